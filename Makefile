@@ -1,0 +1,35 @@
+# make demo   train the sine task, write runs/sine and its figures
+# make test   the default test suite (a few minutes on 2 cores)
+# make test-slow   the long training tests (the issue's must-show numbers)
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+
+.PHONY: demo test test-slow bench lint clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/neurobias train tasks/sine.toml --out runs/sine --force
+	$(VENV)/bin/neurobias plot runs/sine
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -q -m slow
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/train_step.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check neurobias tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs *.egg-info

@@ -1,0 +1,286 @@
+"""RateRNN: a leaky rate circuit with fixed random connectivity and learned tonic inputs.
+
+Euler-discretised dynamics, state x (N units), rate r = m * phi(x), alpha = dt / tau::
+
+    x[t+1] = (1 - alpha) x[t] + alpha (W_rec r[t] + W_in u[t] + b[c] + noise)
+    y[t]   = W_out r[t+1] + b_out
+
+``b[c]`` is the tonic input (bias) of context ``c``: one row per task or rule. ``m`` is a per-unit
+mask (all ones except in ``mask`` mode). Which tensors learn is set by ``mode``:
+
+========================  ==========================================================
+``bias`` (default)        b (the tonic-input table) and b_out
+``bias+readout``          b, b_out and W_out
+``full``                  every weight and bias
+``mask``                  per-context unit masks (Williams et al. 2025's comparison)
+========================  ==========================================================
+
+Everything that does not learn is a buffer, so the optimizer never sees it and backward never
+computes its gradient. Reference: Williams, Kerr, Mahoney, Yang, ..., "Expressivity of Neural
+Networks with Random Weights and Learned Biases", ICLR 2025.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from . import connectivity
+from .config import CircuitConfig
+from .seeding import generator as make_generator
+
+__all__ = ["RateRNN", "Rollout", "TRAINABLE"]
+
+# Tensors each mode learns (x0 joins them when CircuitConfig.learn_x0 is set).
+TRAINABLE = {
+    "bias": ("biases", "b_out"),
+    "bias+readout": ("biases", "b_out", "W_out"),
+    "full": ("W_rec", "W_in", "W_out", "biases", "b_out"),
+    "mask": ("mask_logits", "b_out"),
+}
+
+
+def _phi(name: str):
+    return {
+        "relu": torch.relu,
+        "softplus": nn.functional.softplus,
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "linear": lambda x: x,
+    }[name]
+
+
+def _dphi(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Derivative of the activation at x (same shape as x)."""
+    if name == "relu":
+        return (x > 0).to(x.dtype)
+    if name == "softplus":
+        return torch.sigmoid(x)
+    if name == "tanh":
+        return 1.0 - torch.tanh(x) ** 2
+    if name == "sigmoid":
+        s = torch.sigmoid(x)
+        return s * (1.0 - s)
+    return torch.ones_like(x)
+
+
+class Rollout(NamedTuple):
+    """What a forward pass returns; all time-major.
+
+    Attributes:
+        outputs: (time, trial, n_outputs) readout y.
+        rates: (time, trial, unit) rates r after each step.
+        states: (time, trial, unit) states x after each step, or None unless asked for.
+    """
+
+    outputs: torch.Tensor
+    rates: torch.Tensor
+    states: torch.Tensor | None
+
+
+class RateRNN(nn.Module):
+    """Leaky rate RNN whose connectivity is drawn once and whose tonic inputs learn.
+
+    Args:
+        config: the circuit's settings.
+        seed: run seed; the connectivity stream is derived from it (same seed, same weights).
+
+    Example:
+        >>> net = RateRNN(CircuitConfig(n_units=64), seed=0)
+        >>> out = net(torch.zeros(10, 4, 1), torch.zeros(4, dtype=torch.long))
+        >>> out.outputs.shape
+        torch.Size([10, 4, 1])
+    """
+
+    def __init__(self, config: CircuitConfig, seed: int = 0):
+        super().__init__()
+        if not isinstance(config, CircuitConfig):
+            raise TypeError(f"config must be a CircuitConfig, got {type(config).__name__}")
+        self.config = config
+        self.seed = int(seed)
+        c = config
+        gen = make_generator(self.seed, "connectivity")
+        w_rec = connectivity.recurrent(c.weights, c.n_units, c.gain, gen, p=c.sparsity,
+                                       frac_excitatory=c.frac_excitatory)
+        w_in = connectivity.gaussian(c.n_units, c.n_inputs, c.input_scale, gen)
+        w_out = connectivity.gaussian(c.n_outputs, c.n_units, c.readout_scale, gen)
+        biases = c.bias_init + c.bias_init_std * torch.randn(c.n_contexts, c.n_units, generator=gen)
+        tensors = {
+            "W_rec": w_rec,
+            "W_in": w_in,
+            "W_out": w_out,
+            "b_out": torch.zeros(c.n_outputs),
+            "biases": biases,
+            "x0": torch.zeros(c.n_units),
+        }
+        if c.mode == "mask":
+            tensors["mask_logits"] = torch.full((c.n_contexts, c.n_units), float(c.mask_init))
+        trainable = set(TRAINABLE[c.mode]) | ({"x0"} if c.learn_x0 else set())
+        for name, value in tensors.items():
+            if name in trainable:
+                self.register_parameter(name, nn.Parameter(value.contiguous()))
+            else:
+                self.register_buffer(name, value.contiguous())
+        # Sigmoid steepness of the masks; fit() anneals it. Evaluation uses a hard step.
+        self.register_buffer("mask_beta", torch.tensor(1.0))
+        self._phi = _phi(c.activation)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def alpha(self) -> float:
+        return self.config.alpha
+
+    @property
+    def n_units(self) -> int:
+        return self.config.n_units
+
+    @property
+    def trainable_names(self) -> tuple[str, ...]:
+        """Names of the tensors this circuit learns."""
+        return tuple(name for name, p in self.named_parameters() if p.requires_grad)
+
+    def n_trainable(self) -> int:
+        """Number of learned scalars."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def unit_mask(self, context: torch.Tensor) -> torch.Tensor | None:
+        """Per-trial unit masks (trial, unit) in mask mode, else None.
+
+        Soft ``sigmoid(beta * s)`` while training, hard ``s > 0`` in eval mode.
+        """
+        if self.config.mode != "mask":
+            return None
+        scores = self.mask_logits[context]
+        if self.training:
+            return torch.sigmoid(self.mask_beta * scores)
+        return (scores > 0).to(scores.dtype)
+
+    def phi(self, x: torch.Tensor) -> torch.Tensor:
+        """The activation function applied elementwise."""
+        return self._phi(x)
+
+    # ------------------------------------------------------------------ dynamics
+
+    def _context(self, context, batch: int, device) -> torch.Tensor:
+        if isinstance(context, int):
+            context = torch.full((batch,), context, dtype=torch.long, device=device)
+        context = torch.as_tensor(context, device=device).long()
+        if context.ndim == 0:
+            context = context.expand(batch)
+        if context.shape != (batch,):
+            raise ValueError(f"context has shape {tuple(context.shape)}: expected ({batch},)")
+        n_ctx = self.config.n_contexts
+        if batch and (int(context.min()) < 0 or int(context.max()) >= n_ctx):
+            raise ValueError(f"context values must be in [0, {n_ctx - 1}]")
+        return context
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """x(0) for ``batch`` trials: (trial, unit)."""
+        return self.x0.expand(batch, self.n_units)
+
+    def forward(self, inputs: torch.Tensor, context, *, x0: torch.Tensor | None = None,
+                noise: torch.Generator | None = None, return_states: bool = False) -> Rollout:
+        """Run the circuit over a batch of trials.
+
+        Args:
+            inputs: (time, trial, n_inputs) input u.
+            context: (trial,) long tensor of context indices, or one int for every trial.
+            x0: (trial, unit) initial state; default the circuit's x0.
+            noise: a generator for the recurrent and input noise; None runs noise-free.
+            return_states: also return the states x.
+
+        Returns:
+            Rollout(outputs (time, trial, n_outputs), rates (time, trial, unit), states).
+        """
+        c = self.config
+        if inputs.ndim != 3 or inputs.shape[2] != c.n_inputs:
+            raise ValueError(f"inputs has shape {tuple(inputs.shape)}: expected "
+                             f"(time, trial, {c.n_inputs})")
+        n_t, n_b, _ = inputs.shape
+        ctx = self._context(context, n_b, inputs.device)
+        a = self.alpha
+        if noise is not None and c.noise_in > 0:
+            scale = math.sqrt(2.0 / a) * c.noise_in
+            inputs = inputs + scale * torch.randn(inputs.shape, generator=noise,
+                                                  device=inputs.device, dtype=inputs.dtype)
+        # Everything that does not depend on the state, for all steps at once, pre-scaled by
+        # alpha: one matmul instead of one per step.
+        drive = torch.matmul(inputs, self.W_in.t() * a) + self.biases[ctx] * a
+        if noise is not None and c.noise_rec > 0:
+            drive = drive + math.sqrt(2.0 * a) * c.noise_rec * torch.randn(
+                drive.shape, generator=noise, device=drive.device, dtype=drive.dtype)
+        mask = self.unit_mask(ctx)
+        x = self.initial_state(n_b) if x0 is None else x0
+        r = self._phi(x)
+        if mask is not None:
+            r = r * mask
+        w_t = self.W_rec.t()
+        rates, states = [], []
+        # unbind once: indexing drive[t] inside the loop makes backward allocate a full-size
+        # zero gradient per step.
+        for d in drive.unbind(0):
+            x = torch.addmm(torch.add(d, x, alpha=1.0 - a), r, w_t, alpha=a)
+            r = self._phi(x)
+            if mask is not None:
+                r = r * mask
+            rates.append(r)
+            if return_states:
+                states.append(x)
+        rates_tbn = torch.stack(rates) if rates else inputs.new_zeros(0, n_b, c.n_units)
+        outputs = torch.matmul(rates_tbn, self.W_out.t()) + self.b_out
+        return Rollout(outputs, rates_tbn, torch.stack(states) if return_states and states
+                       else None)
+
+    def step(self, x: torch.Tensor, u: torch.Tensor, context) -> torch.Tensor:
+        """One noise-free Euler step: x (trial, unit), u (trial, n_inputs) -> x (trial, unit)."""
+        ctx = self._context(context, x.shape[0], x.device)
+        r = self.rates(x, ctx)
+        return (1 - self.alpha) * x + self.alpha * (r @ self.W_rec.t() + u @ self.W_in.t()
+                                                    + self.biases[ctx])
+
+    def rates(self, x: torch.Tensor, context) -> torch.Tensor:
+        """r = m * phi(x) for states x (trial, unit)."""
+        ctx = self._context(context, x.shape[0], x.device)
+        r = self._phi(x)
+        mask = self.unit_mask(ctx)
+        return r if mask is None else r * mask
+
+    def readout(self, r: torch.Tensor) -> torch.Tensor:
+        """y = W_out r + b_out for rates r (..., unit)."""
+        return r @ self.W_out.t() + self.b_out
+
+    def velocity(self, x: torch.Tensor, u: torch.Tensor, context) -> torch.Tensor:
+        """Continuous-time vector field F(x, u, c) = (-x + W_rec r + W_in u + b[c]) / tau.
+
+        Args:
+            x: (trial, unit) states.
+            u: (trial, n_inputs) inputs (held constant).
+            context: (trial,) context indices or one int.
+
+        Returns:
+            (trial, unit) dx/dt in units per millisecond.
+        """
+        ctx = self._context(context, x.shape[0], x.device)
+        drive = self.rates(x, ctx) @ self.W_rec.t() + u @ self.W_in.t() + self.biases[ctx]
+        return (drive - x) / self.config.tau_ms
+
+    def jacobian(self, x: torch.Tensor, u: torch.Tensor, context) -> torch.Tensor:
+        """Analytic Jacobian dF/dx = (-I + W_rec diag(m phi'(x))) / tau.
+
+        ``u`` does not enter (inputs are additive) but is accepted for symmetry with velocity.
+        The Jacobian of the discrete map x[t] -> x[t+1] is ``I + dt_ms * jacobian``.
+
+        Returns:
+            (trial, unit, unit) in units per millisecond.
+        """
+        ctx = self._context(context, x.shape[0], x.device)
+        gain = _dphi(self.config.activation, x)
+        mask = self.unit_mask(ctx)
+        if mask is not None:
+            gain = gain * mask
+        eye = torch.eye(self.n_units, dtype=x.dtype, device=x.device)
+        return (self.W_rec.unsqueeze(0) * gain.unsqueeze(1) - eye) / self.config.tau_ms

@@ -1,0 +1,390 @@
+"""Typed, frozen configuration for circuits, envs and training, with TOML loading and overrides.
+
+An experiment spec (``tasks/*.toml``) has four parts::
+
+    name = "sine"          # run name
+    seed = 0               # one run seed; connectivity, trials and noise streams derive from it
+
+    [circuit]              # CircuitConfig fields
+    [env]                  # kind = "sine" plus that env's own keyword arguments
+    [train]                # TrainConfig fields
+
+Every invalid value raises one ``ValueError`` whose message names the field, the value and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import math
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ACTIVATIONS = ("relu", "softplus", "tanh", "sigmoid", "linear")
+WEIGHTS = ("gaussian", "uniform", "sparse", "dale")
+MODES = ("bias", "bias+readout", "full", "mask")
+SCHEDULES = ("constant", "cosine", "exponential")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message is one line meant for a user."""
+
+
+def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is invalid: {allowed}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    _check(value in choices, name, value, "allowed: " + ", ".join(choices))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class CircuitConfig:
+    """A leaky rate circuit with fixed random connectivity (see ``RateRNN``)."""
+
+    n_units: int = 256  # N, number of units
+    n_inputs: int = 1  # input channels (an env may fill this in)
+    n_outputs: int = 1  # readout channels (an env may fill this in)
+    n_contexts: int = 1  # rows of the tonic-input table b[c]
+    tau_ms: float = 100.0  # membrane time constant (ms)
+    dt_ms: float = 20.0  # Euler step (ms); alpha = dt / tau
+    gain: float = 1.0  # recurrent gain g: W_rec entries have variance g^2 / N
+    weights: str = "gaussian"  # gaussian | uniform | sparse | dale
+    sparsity: float = 0.1  # connection probability p for weights="sparse"
+    frac_excitatory: float = 0.8  # fraction of excitatory units for weights="dale"
+    input_scale: float = 1.0  # W_in entries have variance input_scale^2 / n_inputs
+    readout_scale: float = 1.0  # W_out entries have variance readout_scale^2 / N
+    activation: str = "relu"  # relu | softplus | tanh | sigmoid | linear
+    mode: str = "bias"  # what learns: bias | bias+readout | full | mask
+    bias_init: float = 0.0  # initial value of every tonic input (dimensionless, like x)
+    bias_init_std: float = 0.0  # spread of the initial tonic inputs
+    noise_rec: float = 0.0  # recurrent noise sigma (Yang et al. 2019 scaling sqrt(2/alpha))
+    noise_in: float = 0.0  # input noise sigma (same scaling)
+    learn_x0: bool = False  # learn the initial state x(0) as well
+    mask_init: float = 0.0  # initial mask score (mask mode); sigmoid(0) = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("n_units", "n_inputs", "n_outputs", "n_contexts"):
+            value = getattr(self, name)
+            low = 0 if name == "n_inputs" else 1
+            _check(isinstance(value, int) and not isinstance(value, bool) and value >= low,
+                   f"circuit.{name}", value, f"must be an integer >= {low}")
+        for name in ("tau_ms", "dt_ms"):
+            value = getattr(self, name)
+            _check(_is_number(value) and value > 0, f"circuit.{name}", value, "must be a number > 0")
+        _check(self.dt_ms <= self.tau_ms, "circuit.dt_ms", self.dt_ms,
+               f"must be <= tau_ms ({self.tau_ms}) for a stable Euler step")
+        for name in ("gain", "input_scale", "readout_scale", "noise_rec", "noise_in",
+                     "bias_init_std"):
+            value = getattr(self, name)
+            _check(_is_number(value) and value >= 0, f"circuit.{name}", value,
+                   "must be a number >= 0")
+        for name in ("bias_init", "mask_init"):
+            _check(_is_number(getattr(self, name)), f"circuit.{name}", getattr(self, name),
+                   "must be a finite number")
+        _check(_is_number(self.sparsity) and 0 < self.sparsity <= 1, "circuit.sparsity",
+               self.sparsity, "must be in (0, 1]")
+        _check(_is_number(self.frac_excitatory) and 0 < self.frac_excitatory < 1,
+               "circuit.frac_excitatory", self.frac_excitatory, "must be in (0, 1)")
+        _check_choice("circuit.activation", self.activation, ACTIVATIONS)
+        _check_choice("circuit.weights", self.weights, WEIGHTS)
+        _check_choice("circuit.mode", self.mode, MODES)
+        _check(isinstance(self.learn_x0, bool), "circuit.learn_x0", self.learn_x0,
+               "must be true or false")
+
+    @property
+    def alpha(self) -> float:
+        """dt / tau, the fraction of the way to the target state covered in one step."""
+        return self.dt_ms / self.tau_ms
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How ``fit()`` trains a circuit."""
+
+    steps: int = 2000  # optimizer steps
+    batch_size: int = 64  # trials per step
+    lr: float = 1e-2  # Adam learning rate
+    lr_schedule: str = "constant"  # constant | cosine | exponential
+    lr_final: float = 1e-3  # learning rate at the last step (cosine, exponential)
+    weight_decay: float = 0.0  # Adam weight decay
+    grad_clip: float = 1.0  # clip the gradient norm to this (0: off)
+    eval_every: int = 100  # evaluate every k steps (0: only at the end)
+    checkpoint_every: int = 100  # write RUN_DIR/checkpoint.pt every k steps (0: only at the end)
+    mask_beta_start: float = 1.0  # sigmoid steepness of the masks at step 0 (mask mode)
+    mask_beta_end: float = 50.0  # steepness at the last step (geometric annealing)
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int | None = None  # trial and noise streams; None: the run seed
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                   f"train.{name}", value, "must be an integer >= 1")
+        for name in ("eval_every", "checkpoint_every"):
+            value = getattr(self, name)
+            _check(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                   f"train.{name}", value, "must be an integer >= 0")
+        for name in ("lr", "lr_final", "mask_beta_start", "mask_beta_end"):
+            value = getattr(self, name)
+            _check(_is_number(value) and value > 0, f"train.{name}", value, "must be a number > 0")
+        for name in ("weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            _check(_is_number(value) and value >= 0, f"train.{name}", value,
+                   "must be a number >= 0")
+        _check_choice("train.lr_schedule", self.lr_schedule, SCHEDULES)
+        _check_choice("train.device", self.device, DEVICES)
+        _check(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
+               "train.seed", self.seed, "must be an integer >= 0")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Which env to train in (``kind``) and its keyword arguments (``params``)."""
+
+    kind: str = "sine"  # a name from neurobias.envs.ENVS
+    params: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments of that env
+
+    def __post_init__(self) -> None:
+        from .envs import ENVS
+
+        _check_choice("env.kind", self.kind, tuple(sorted(ENVS)))
+        allowed = _env_parameters(ENVS[self.kind])
+        for key, value in self.params.items():
+            if key not in allowed:
+                raise ConfigError(f"env.{key} is not a parameter of env '{self.kind}': allowed: "
+                                  + ", ".join(sorted(allowed)))
+            _check_type(f"env.{key}", value, allowed[key])
+        object.__setattr__(self, "params", dict(self.params))
+
+    def build(self, dt_ms: float):
+        """Instantiate the env with the circuit's time step."""
+        from .envs import ENVS
+
+        cls = ENVS[self.kind]
+        try:
+            return cls(dt_ms=dt_ms, **self.params)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment: what to train, in which env, how."""
+
+    name: str = "run"
+    seed: int = 0
+    circuit: CircuitConfig = field(default_factory=CircuitConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _check(isinstance(self.name, str) and self.name != "", "name", self.name,
+               "must be a non-empty string")
+        _check(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
+               "seed", self.seed, "must be an integer >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (TOML/JSON friendly) of every field."""
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "circuit": dataclasses.asdict(self.circuit),
+            "env": {"kind": self.env.kind, **dict(self.env.params)},
+            "train": dataclasses.asdict(self.train),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Type checking of loaded values
+
+
+def _env_parameters(cls: type) -> dict[str, Any]:
+    """Keyword parameters of an env class (except dt_ms) with their annotated types."""
+    hints = typing.get_type_hints(cls.__init__)
+    out = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name in ("self", "dt_ms") or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        out[name] = hints.get(name, Any)
+    return out
+
+
+def _type_name(tp: Any) -> str:
+    if tp is float:
+        return "a number"
+    if tp is int:
+        return "an integer"
+    if tp is bool:
+        return "true or false"
+    if tp is str:
+        return "a string"
+    return str(tp).replace("typing.", "")
+
+
+def _check_type(name: str, value: Any, tp: Any) -> Any:
+    """Return ``value`` converted to ``tp`` (int -> float only) or raise ConfigError."""
+    if tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(name, value, arg)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{name}={value!r} is invalid: must be "
+                          + " or ".join(_type_name(a) for a in args if a is not type(None)))
+    if origin in (tuple, list):
+        ok = isinstance(value, (list, tuple))
+        if ok:
+            inner = typing.get_args(tp)[:1] or (Any,)
+            return tuple(_check_type(name, v, inner[0]) for v in value)
+        raise ConfigError(f"{name}={value!r} is invalid: must be a list")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{name}={value!r} is invalid: must be {_type_name(tp)}")
+
+
+def _build_section(cls: type, section: str, values: Mapping[str, Any]):
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"[{section}] must be a table, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"{section}.{key} is not a known setting: allowed: "
+                              + ", ".join(sorted(names)))
+        kwargs[key] = _check_type(f"{section}.{key}", value, hints[key])
+    return cls(**kwargs)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
+    """Build and validate an ExperimentConfig from a nested dict (as read from TOML)."""
+    data = dict(data)
+    known = {"name", "seed", "circuit", "env", "train"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{key} is not a known setting: allowed: " + ", ".join(sorted(known)))
+    env_table = dict(data.get("env", {}))
+    kind = env_table.pop("kind", EnvConfig.kind)
+    env = EnvConfig(kind=kind, params=env_table)
+    circuit_values = dict(data.get("circuit", {}))
+    # The env decides the input and output sizes unless the spec sets them.
+    dims = _env_dims(env, circuit_values.get("dt_ms", CircuitConfig.dt_ms))
+    for key, value in dims.items():
+        circuit_values.setdefault(key, value)
+    circuit = _build_section(CircuitConfig, "circuit", circuit_values)
+    for key, value in dims.items():
+        if getattr(circuit, key) != value:
+            raise ConfigError(f"circuit.{key}={getattr(circuit, key)} does not match env "
+                              f"'{env.kind}', which needs {value}")
+    train = _build_section(TrainConfig, "train", data.get("train", {}))
+    return ExperimentConfig(name=data.get("name", "run"), seed=data.get("seed", 0),
+                            circuit=circuit, env=env, train=train)
+
+
+def _env_dims(env: EnvConfig, dt_ms: Any) -> dict[str, int]:
+    if not _is_number(dt_ms) or dt_ms <= 0:
+        raise ConfigError(f"circuit.dt_ms={dt_ms!r} is invalid: must be a number > 0")
+    world = env.build(float(dt_ms))
+    return {"n_inputs": world.n_inputs, "n_outputs": world.n_outputs,
+            "n_contexts": world.n_contexts}
+
+
+def parse_value(text: str) -> Any:
+    """Parse the right-hand side of ``--set key=value`` as a TOML value (bare words: strings)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides to a nested dict; unknown keys raise ConfigError.
+
+    Args:
+        data: the nested dict of a TOML spec.
+        overrides: strings like ``"train.steps=100"`` or ``"seed=3"``.
+    """
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in data.items()}
+    sections = {"circuit": CircuitConfig, "train": TrainConfig}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r} is invalid: expected KEY=VALUE, e.g. train.steps=100")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        value = parse_value(text.strip())
+        parts = key.split(".")
+        if len(parts) == 1:
+            if key not in ("name", "seed"):
+                raise ConfigError(f"--set {key} is not a known setting: allowed: name, seed, "
+                                  "circuit.*, env.*, train.*")
+            out[key] = value
+            continue
+        if len(parts) != 2 or parts[0] not in ("circuit", "env", "train"):
+            raise ConfigError(f"--set {key} is not a known setting: allowed: name, seed, "
+                              "circuit.*, env.*, train.*")
+        section, name = parts
+        if section in sections:
+            names = {f.name for f in dataclasses.fields(sections[section])}
+            if name not in names:
+                raise ConfigError(f"--set {key} is not a known setting: allowed {section} keys: "
+                                  + ", ".join(sorted(names)))
+        out.setdefault(section, {})[name] = value
+    return out
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read a TOML experiment spec, apply ``--set`` style overrides and validate it.
+
+    Raises:
+        ConfigError: the file is missing or malformed, or a value is invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not a text file") from None
+    return config_from_dict(apply_overrides(data, overrides or []))

@@ -1,0 +1,12 @@
+"""The worlds a circuit is trained in. ``ENVS`` maps the ``kind`` of a spec to its class."""
+
+from .batch import Env, TrialBatch
+from .dynamics import LorenzForecast, SineGenerator, VanDerPol
+
+ENVS = {
+    "sine": SineGenerator,
+    "vanderpol": VanDerPol,
+    "lorenz": LorenzForecast,
+}
+
+__all__ = ["ENVS", "Env", "TrialBatch", "SineGenerator", "VanDerPol", "LorenzForecast"]

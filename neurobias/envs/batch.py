@@ -1,0 +1,88 @@
+"""TrialBatch, the unit of data every env produces, and the Env base class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["TrialBatch", "Env"]
+
+
+@dataclass
+class TrialBatch:
+    """A batch of trials, time-major.
+
+    Attributes:
+        inputs: (time, trial, n_inputs) float input u.
+        targets: (time, trial, n_outputs) float target y*.
+        mask: (time, trial, n_outputs) float loss weight; 0 where a step does not count.
+        context: (trial,) long context index of each trial.
+        conditions: per-trial conditions, name -> (trial,) tensor.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    mask: torch.Tensor
+    context: torch.Tensor
+    conditions: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        t, b = self.inputs.shape[:2]
+        if self.targets.shape[:2] != (t, b) or self.mask.shape != self.targets.shape:
+            raise ValueError(f"inconsistent batch: inputs {tuple(self.inputs.shape)}, targets "
+                             f"{tuple(self.targets.shape)}, mask {tuple(self.mask.shape)}")
+        if self.context.shape != (b,):
+            raise ValueError(f"context has shape {tuple(self.context.shape)}: expected ({b},)")
+
+    @property
+    def n_steps(self) -> int:
+        return self.inputs.shape[0]
+
+    @property
+    def n_trials(self) -> int:
+        return self.inputs.shape[1]
+
+    def to(self, device: torch.device | str) -> "TrialBatch":
+        """A copy on ``device``."""
+        return TrialBatch(self.inputs.to(device), self.targets.to(device), self.mask.to(device),
+                          self.context.to(device),
+                          {k: v.to(device) for k, v in self.conditions.items()})
+
+
+class Env:
+    """A world a circuit is trained in: it samples trial batches, scores outputs.
+
+    Subclasses set ``n_inputs``, ``n_outputs``, ``context_names`` and ``dt_ms`` and implement
+    ``sample``. The default loss is the masked mean squared error.
+    """
+
+    n_inputs: int = 1
+    n_outputs: int = 1
+    context_names: tuple[str, ...] = ("default",)
+    dt_ms: float = 20.0
+
+    @property
+    def n_contexts(self) -> int:
+        return len(self.context_names)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
+        """Draw ``batch_size`` training trials using ``generator`` (CPU)."""
+        raise NotImplementedError
+
+    def eval_batch(self, generator: torch.Generator) -> TrialBatch:
+        """The fixed batch of trials ``evaluate`` scores on."""
+        return self.sample(64, generator)
+
+    def loss(self, outputs: torch.Tensor, batch: TrialBatch) -> torch.Tensor:
+        """Masked mean squared error: sum(mask (y - y*)^2) / sum(mask)."""
+        err = (outputs - batch.targets) ** 2 * batch.mask
+        return err.sum() / batch.mask.sum().clamp_min(1e-12)
+
+    @torch.no_grad()
+    def evaluate(self, net, generator: torch.Generator) -> dict[str, float]:
+        """Noise-free scores of ``net`` on the eval batch: a dict of named floats."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return type(self).__name__

@@ -1,0 +1,101 @@
+"""Matplotlib figures of training runs. Functions return Figures; ``run_figures`` saves PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+__all__ = ["learning_curve", "outputs_vs_targets", "run_figures"]
+
+
+def _np(x) -> np.ndarray:
+    """A numpy copy of a tensor (detached, on the CPU) or array."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def learning_curve(history, metric: str | None = None):
+    """Training loss against step (log scale), with an evaluation metric on a second axis.
+
+    Args:
+        history: a ``History``.
+        metric: name of an evaluation metric to overlay (default: "r2" when present).
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
+    ax.semilogy(history.step[: len(history.loss)], history.loss, color="0.3", lw=1, label="loss")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss")
+    evals = history.evals
+    if metric is None and evals and "r2" in evals[-1]:
+        metric = "r2"
+    if metric and evals:
+        ax2 = ax.twinx()
+        ax2.plot([e["step"] for e in evals], [e[metric] for e in evals], "o-", color="tab:red",
+                 ms=3, label=metric)
+        ax2.set_ylabel(f"evaluation {metric}", color="tab:red")
+        ax2.tick_params(axis="y", labelcolor="tab:red")
+    ax.set_title("learning curve")
+    return fig
+
+
+def outputs_vs_targets(outputs_tbo, targets_tbo, dt_ms: float, mask_tbo=None, trial: int = 0,
+                       names=None, title: str = ""):
+    """Circuit outputs (solid) against targets (dashed) for one trial, one panel per channel.
+
+    Args:
+        outputs_tbo: (time, trial, channel) outputs.
+        targets_tbo: same shape, targets.
+        dt_ms: time step (ms) for the time axis.
+        mask_tbo: loss mask; steps where it is 0 are shaded.
+    """
+    out = _np(outputs_tbo)[:, trial]
+    tgt = _np(targets_tbo)[:, trial]
+    n_t, n_o = out.shape
+    t_ms = dt_ms * np.arange(1, n_t + 1)
+    fig, axes = plt.subplots(n_o, 1, figsize=(7, 1.1 + 1.6 * n_o), sharex=True, squeeze=False,
+                             constrained_layout=True)
+    for k, ax in enumerate(axes[:, 0]):
+        ax.plot(t_ms, tgt[:, k], "--", color="0.5", lw=1.5, label="target")
+        ax.plot(t_ms, out[:, k], color="tab:blue", lw=1.2, label="circuit")
+        if mask_tbo is not None:
+            off = _np(mask_tbo)[:, trial, k] == 0
+            if off.any():
+                ax.fill_between(t_ms, 0, 1, where=off, color="0.9",
+                                transform=ax.get_xaxis_transform(), label="not scored")
+        ax.set_ylabel(names[k] if names else f"output {k}")
+    axes[0, 0].legend(loc="upper right", fontsize=8, ncols=3)
+    axes[-1, 0].set_xlabel("time (ms)")
+    if title:
+        axes[0, 0].set_title(title)
+    return fig
+
+
+@torch.no_grad()
+def run_figures(run, folder: str | Path) -> list[Path]:
+    """Save a run's learning curve and its outputs on an evaluation trial as PNGs."""
+    from .seeding import generator
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    fig = learning_curve(run.history)
+    paths.append(folder / "learning_curve.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    batch = run.env.eval_batch(generator(run.config.seed, "eval"))
+    out = run.net(batch.inputs, batch.context).outputs
+    metrics = ", ".join(f"{k} {v:.3f}" for k, v in run.summary.items()
+                        if k.startswith("r2") and isinstance(v, float))
+    fig = outputs_vs_targets(out, batch.targets, run.config.circuit.dt_ms, batch.mask,
+                             title=f"{run.config.name} ({run.config.circuit.mode}) {metrics}")
+    paths.append(folder / "outputs.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths

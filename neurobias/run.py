@@ -1,0 +1,126 @@
+"""Run folders: build a circuit and env from a spec, train, and write the results.
+
+A run folder holds::
+
+    config.json      the full experiment spec (ExperimentConfig.to_dict)
+    checkpoint.pt    circuit, optimizer and random-stream state (resumable)
+    history.json     losses, learning rates and evaluations per step
+    summary.json     final evaluation metrics by name, plus steps and seconds
+
+Every file is written to a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .circuit import RateRNN
+from .config import ConfigError, ExperimentConfig, config_from_dict
+from .envs.batch import Env
+from .train import CHECKPOINT, History, fit, load_checkpoint
+
+__all__ = ["build", "train_run", "load_run", "Run", "write_json_atomic"]
+
+
+def build(config: ExperimentConfig) -> tuple[RateRNN, Env]:
+    """The circuit (seeded by ``config.seed``) and the env a spec describes."""
+    env = config.env.build(config.circuit.dt_ms)
+    return RateRNN(config.circuit, seed=config.seed), env
+
+
+def write_json_atomic(data: Any, path: Path) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass
+class Run:
+    """A trained run loaded from its folder."""
+
+    config: ExperimentConfig
+    net: RateRNN
+    env: Env
+    history: History
+    summary: dict[str, Any]
+    path: Path
+
+
+def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
+              force: bool = False, progress: bool | None = None,
+              device: str | None = None) -> Run:
+    """Train the experiment ``config`` into ``out_dir`` and write its files.
+
+    Args:
+        config: the experiment.
+        out_dir: run folder; created if missing.
+        resume: continue the run already in ``out_dir``.
+        force: start over even if ``out_dir`` already holds a run.
+        progress: progress bar (None: when stderr is a terminal).
+        device: overrides ``config.train.device``.
+
+    Raises:
+        ConfigError: ``out_dir`` holds a run and neither ``resume`` nor ``force`` was given, or
+            it holds a run of another spec.
+    """
+    out = Path(out_dir)
+    ckpt = out / CHECKPOINT
+    saved_cfg = out / "config.json"
+    if ckpt.exists() and not (resume or force):
+        raise ConfigError(f"{str(out)!r} already holds a run: use --resume to continue it or "
+                          "--force to start over")
+    if resume and saved_cfg.exists():
+        before = json.loads(saved_cfg.read_text())
+        now = json.loads(json.dumps(config.to_dict()))
+        for key in ("circuit", "env", "seed"):
+            if before.get(key) != now.get(key):
+                raise ConfigError(f"{str(out)!r} holds a run with other {key} settings: resume "
+                                  "it with the spec it was started with")
+    out.mkdir(parents=True, exist_ok=True)
+    if force and not resume:
+        for name in (CHECKPOINT, "history.json", "summary.json"):
+            (out / name).unlink(missing_ok=True)
+    write_json_atomic(config.to_dict(), saved_cfg)
+    net, env = build(config)
+    history = fit(net, env, config.train, out_dir=out, resume=resume, progress=progress,
+                  device=device)
+    summary = {**history.final,
+               "steps": history.step[-1] if history.step else 0,
+               "seconds": round(history.seconds, 1),
+               "diverged": history.diverged,
+               "n_trainable": net.n_trainable()}
+    write_json_atomic(history.to_dict(), out / "history.json")
+    write_json_atomic(summary, out / "summary.json")
+    return Run(config, net, env, history, summary, out)
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
+    """Rebuild a run's circuit (with its trained state), env and history from its folder."""
+    path = Path(run_dir)
+    cfg_path = path / "config.json"
+    if not cfg_path.is_file():
+        raise ConfigError(f"{str(path)!r} is not a run folder: it has no config.json")
+    try:
+        config = config_from_dict(json.loads(cfg_path.read_text()))
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{str(cfg_path)!r} is damaged: {err}") from None
+    state = load_checkpoint(path / CHECKPOINT, device)
+    net, env = build(config)
+    net.load_state_dict(state["model"])
+    net.to(device).eval()
+    history = History.from_dict(state["history"])
+    summary_path = path / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return Run(config, net, env, history, summary, path)

@@ -1,0 +1,311 @@
+"""fit(): train a circuit in an env with Adam; evaluation, checkpoints, resume, divergence stop."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .circuit import RateRNN
+from .config import TrainConfig
+from .envs.batch import Env
+from .seeding import generator as make_generator
+
+__all__ = ["fit", "History", "resolve_device", "save_atomic", "CHECKPOINT", "CheckpointError"]
+
+log = logging.getLogger("neurobias")
+
+CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_FORMAT = "neurobias-checkpoint/1"
+# Settings that may differ between a run and its resumption without changing the result.
+_RESUME_FREE = {"eval_every", "checkpoint_every", "device"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, damaged or from other settings."""
+
+
+@dataclass
+class History:
+    """What happened during training.
+
+    Attributes:
+        step: optimizer step of each recorded loss (1-based).
+        loss: training loss after each step's forward pass.
+        lr: learning rate used at each step.
+        evals: evaluation results, each a dict with "step" and the env's metrics.
+        final: metrics of the final evaluation.
+        diverged: training stopped because the loss or gradient became non-finite.
+        message: one line describing how training ended.
+        seconds: wall-clock training time in seconds, summed over resumptions.
+    """
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+    final: dict[str, float] = field(default_factory=dict)
+    diverged: bool = False
+    message: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "History":
+        return cls(**data)
+
+    def truncate(self, n_steps: int) -> None:
+        """Forget every record after step ``n_steps``."""
+        keep = sum(1 for s in self.step if s <= n_steps)
+        del self.step[keep:], self.loss[keep:], self.lr[keep:]
+        self.evals = [e for e in self.evals if e["step"] <= n_steps]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'auto' or None: CUDA when available, else CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA device is available: "
+                         "use 'cpu' or 'auto'")
+    return device
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash at any point leaves either the previous file or the new one, never half of one.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # pragma: no cover - directories cannot be fsynced everywhere
+        pass
+
+
+def _lr_lambda(cfg: TrainConfig):
+    ratio = cfg.lr_final / cfg.lr
+    n = max(cfg.steps, 1)
+    if cfg.lr_schedule == "cosine":
+        return lambda s: ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * min(s, n) / n))
+    if cfg.lr_schedule == "exponential":
+        return lambda s: ratio ** (min(s, n) / n)
+    return lambda s: 1.0
+
+
+def _mask_beta(cfg: TrainConfig, step: int) -> float:
+    frac = step / max(cfg.steps - 1, 1)
+    return cfg.mask_beta_start * (cfg.mask_beta_end / cfg.mask_beta_start) ** frac
+
+
+def _state(net, opt, sched, gens, history, step, settings) -> dict[str, Any]:
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "step": step,
+        "settings": settings,
+        "model": {k: v.detach().clone() for k, v in net.state_dict().items()},
+        "optimizer": copy.deepcopy(opt.state_dict()),
+        "scheduler": sched.state_dict(),
+        "generators": {k: g.get_state() for k, g in gens.items()},
+        "history": copy.deepcopy(history.to_dict()),
+    }
+
+
+def _restore(state, net, opt, sched, gens) -> History:
+    net.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    for k, g in gens.items():
+        g.set_state(state["generators"][k])
+    return History.from_dict(copy.deepcopy(state["history"]))
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by fit(); raises CheckpointError naming the file and problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # torch raises many types for damaged files
+        raise CheckpointError(f"checkpoint {str(path)!r} is damaged or not a checkpoint "
+                              f"({type(err).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a {CHECKPOINT_FORMAT} file")
+    return state
+
+
+def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
+        out_dir: str | Path | None = None, resume: bool = False, progress: bool | None = None,
+        device: str | torch.device | None = None) -> History:
+    """Train ``net`` in ``env``: Adam on the tensors the circuit's mode makes trainable.
+
+    Trials and noise come from two generators derived from ``config.seed`` (default: the
+    circuit's seed), so the same seed gives the same losses bitwise on CPU.
+
+    Args:
+        net: the circuit; trained in place and left on ``device``.
+        env: where trials come from; its ``loss`` is minimised and ``evaluate`` scores.
+        config: training settings (default ``TrainConfig()``).
+        out_dir: folder for ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end);
+            None keeps nothing on disk.
+        resume: continue from ``out_dir/checkpoint.pt`` if it exists.
+        progress: show a progress bar; None shows one when stderr is a terminal.
+        device: "cpu", "cuda" or "auto"; default ``config.device``.
+
+    Returns:
+        History. If the loss or the gradient becomes non-finite, training stops, the
+        parameters of the last good checkpoint are restored and ``history.diverged`` is set.
+    """
+    cfg = config or TrainConfig()
+    if not isinstance(net, RateRNN):
+        raise TypeError(f"net must be a RateRNN, got {type(net).__name__}")
+    if (env.n_inputs, env.n_outputs) != (net.config.n_inputs, net.config.n_outputs):
+        raise ValueError(f"env has {env.n_inputs} inputs and {env.n_outputs} outputs but the "
+                         f"circuit has {net.config.n_inputs} and {net.config.n_outputs}")
+    if env.n_contexts > net.config.n_contexts:
+        raise ValueError(f"env has {env.n_contexts} contexts but the circuit only "
+                         f"{net.config.n_contexts}")
+    dev = resolve_device(device if device is not None else cfg.device)
+    net.to(dev)
+    seed = net.seed if cfg.seed is None else cfg.seed
+    gens = {"trials": make_generator(seed, "trials"), "noise": make_generator(seed, "noise", dev)}
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    history = History()
+    start = 0
+    ckpt_path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    if ckpt_path is not None:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, dev)
+        _check_same_settings(state, net, cfg, ckpt_path)
+        history = _restore(state, net, opt, sched, gens)
+        start = state["step"]
+    settings = _settings(net, cfg)
+    good = _state(net, opt, sched, gens, history, start, settings)
+    noisy = net.config.noise_rec > 0 or net.config.noise_in > 0
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=cfg.steps, initial=start, disable=not show, desc="training", unit="step",
+               dynamic_ncols=True, leave=False)
+    t0 = time.perf_counter()
+    seconds0 = history.seconds
+    pending: list[torch.Tensor] = []
+    stopped = None
+    net.train()
+    step = start
+    try:
+        for step in range(start + 1, cfg.steps + 1):
+            if net.config.mode == "mask":
+                net.mask_beta.fill_(_mask_beta(cfg, step - 1))
+            batch = env.sample(cfg.batch_size, gens["trials"]).to(dev)
+            out = net(batch.inputs, batch.context, noise=gens["noise"] if noisy else None)
+            loss = env.loss(out.outputs, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            else:
+                gnorm = torch.stack([p.grad.norm() for p in params if p.grad is not None]).norm()
+            history.step.append(step)
+            history.lr.append(opt.param_groups[0]["lr"])
+            # loss and gradient norm stay on the device until the next flush
+            pending.append(torch.stack([loss.detach(), gnorm.detach()]))
+            opt.step()
+            sched.step()
+            at_eval = cfg.eval_every and step % cfg.eval_every == 0
+            at_ckpt = cfg.checkpoint_every and step % cfg.checkpoint_every == 0
+            if at_eval or at_ckpt or step == cfg.steps or len(pending) >= 25:
+                values = torch.stack(pending).cpu()
+                pending.clear()
+                history.loss.extend(float(v) for v in values[:, 0])
+                if not torch.isfinite(values).all():
+                    bad = step - len(values) + 1 + int((~torch.isfinite(values)).any(1)
+                                                       .nonzero()[0])
+                    stopped = bad
+                    break
+                bar.set_postfix(loss=f"{history.loss[-1]:.4g}", refresh=False)
+                bar.update(len(values))
+            if step == cfg.steps:
+                break
+            if at_eval:
+                history.evals.append({"step": step, **_evaluate(net, env, seed)})
+            if at_ckpt:
+                history.seconds = seconds0 + time.perf_counter() - t0
+                good = _state(net, opt, sched, gens, history, step, settings)
+                if ckpt_path is not None:
+                    save_atomic(good, ckpt_path)
+    finally:
+        bar.close()
+    if stopped is not None:
+        history = _restore(good, net, opt, sched, gens)
+        history.diverged = True
+        kept = (f"the last good checkpoint (step {good['step']})" if good["step"] > start
+                else f"the parameters it started from (step {start})")
+        history.message = (f"training diverged: non-finite loss or gradient at step {stopped}; "
+                           f"stopped and kept {kept}")
+        log.warning(history.message)
+    else:
+        history.seconds = seconds0 + time.perf_counter() - t0
+        history.message = f"trained {step} steps"
+    done = good["step"] if stopped is not None else step
+    history.final = _evaluate(net, env, seed)
+    history.evals.append({"step": done, **history.final})
+    if ckpt_path is not None and stopped is None:
+        save_atomic(_state(net, opt, sched, gens, history, step, settings), ckpt_path)
+    net.eval()
+    return history
+
+
+def _evaluate(net: RateRNN, env: Env, seed: int) -> dict[str, float]:
+    was_training = net.training
+    net.eval()
+    try:
+        return env.evaluate(net, make_generator(seed, "eval"))
+    finally:
+        net.train(was_training)
+
+
+def _check_same_settings(state, net: RateRNN, cfg: TrainConfig, path: Path) -> None:
+    saved = state.get("settings", {})
+    now = _settings(net, cfg)
+    for key, value in now.items():
+        if key in saved and saved[key] != value:
+            raise CheckpointError(f"checkpoint {str(path)!r} was made with {key}={saved[key]!r}, "
+                                  f"not {value!r}: resume with the same settings or a new folder")
+
+
+def _settings(net: RateRNN, cfg: TrainConfig) -> dict[str, Any]:
+    out = {f"circuit.{k}": v for k, v in dataclasses.asdict(net.config).items()}
+    out["circuit.seed"] = net.seed
+    out.update({f"train.{k}": v for k, v in dataclasses.asdict(cfg).items()
+                if k not in _RESUME_FREE})
+    return out

@@ -1,0 +1,131 @@
+import pytest
+import torch
+
+from neurobias import CircuitConfig, RateRNN
+from neurobias.circuit import TRAINABLE
+
+ACTS = ["relu", "softplus", "tanh", "sigmoid", "linear"]
+
+
+def make(**kw):
+    base = dict(n_units=24, n_inputs=3, n_outputs=2, n_contexts=2, gain=1.2, bias_init_std=0.5)
+    base.update(kw)
+    return RateRNN(CircuitConfig(**base), seed=kw.pop("seed", 0) if "seed" in kw else 0)
+
+
+@pytest.mark.parametrize("activation", ACTS)
+@pytest.mark.parametrize("mode", ["bias", "mask"])
+def test_jacobian_matches_autograd(activation, mode):
+    net = make(activation=activation, mode=mode, mask_init=0.3).double().eval()
+    with torch.no_grad():
+        if mode == "mask":
+            net.mask_logits.copy_(torch.randn(net.mask_logits.shape, dtype=torch.float64))
+    x = torch.randn(3, 24, dtype=torch.float64)
+    u = torch.randn(3, 3, dtype=torch.float64)
+    ctx = torch.tensor([0, 1, 1])
+    jac = net.jacobian(x, u, ctx)
+    for i in range(3):
+        ref = torch.autograd.functional.jacobian(
+            lambda xi: net.velocity(xi[None], u[i : i + 1], ctx[i : i + 1])[0], x[i])
+        torch.testing.assert_close(jac[i], ref, rtol=1e-10, atol=1e-12)
+
+
+def test_velocity_is_the_euler_step():
+    net = make().double().eval()
+    x = torch.randn(5, 24, dtype=torch.float64)
+    u = torch.randn(5, 3, dtype=torch.float64)
+    ctx = torch.tensor([0, 1, 0, 1, 1])
+    step = net.step(x, u, ctx)
+    torch.testing.assert_close(step, x + net.config.dt_ms * net.velocity(x, u, ctx))
+
+
+def test_forward_matches_step_by_step():
+    net = make().double().eval()
+    u = torch.randn(7, 4, 3, dtype=torch.float64)
+    ctx = torch.tensor([0, 1, 1, 0])
+    roll = net(u, ctx, return_states=True)
+    x = net.initial_state(4)
+    for t in range(7):
+        x = net.step(x, u[t], ctx)
+        torch.testing.assert_close(roll.states[t], x)
+        torch.testing.assert_close(roll.outputs[t], net.readout(net.rates(x, ctx)))
+
+
+def test_linear_circuit_closed_form():
+    """x[t] of a linear circuit with constant input: x_T = sum_k A^k c, A = (1-a)I + aW."""
+    net = make(activation="linear", gain=0.5).double().eval()
+    a = net.alpha
+    u = torch.randn(1, 3, dtype=torch.float64)
+    ctx = torch.tensor([1])
+    n_t = 30
+    roll = net(u.expand(n_t, 1, 3).contiguous(), ctx, return_states=True)
+    amat = (1 - a) * torch.eye(24, dtype=torch.float64) + a * net.W_rec
+    c = a * (net.W_in @ u[0] + net.biases[1])
+    expected = torch.linalg.solve(torch.eye(24, dtype=torch.float64) - amat,
+                                  (torch.eye(24, dtype=torch.float64)
+                                   - torch.linalg.matrix_power(amat, n_t)) @ c)
+    torch.testing.assert_close(roll.states[-1, 0], expected)
+
+
+@pytest.mark.parametrize("mode", list(TRAINABLE))
+def test_mode_decides_parameters(mode):
+    net = make(mode=mode)
+    assert set(net.trainable_names) == set(TRAINABLE[mode])
+    buffers = {name for name, _ in net.named_buffers()}
+    assert {"W_rec", "W_in", "W_out"} - set(TRAINABLE[mode]) <= buffers
+    net2 = make(mode=mode, learn_x0=True)
+    assert "x0" in net2.trainable_names
+
+
+def test_context_selects_its_bias_row():
+    net = make(activation="linear").eval()
+    with torch.no_grad():
+        net.biases[1] += 1.0
+    u = torch.zeros(5, 2, 3)
+    r0 = net(u, torch.tensor([0, 0])).rates
+    r1 = net(u, torch.tensor([1, 0])).rates
+    torch.testing.assert_close(r0[:, 1], r1[:, 1])
+    assert not torch.allclose(r0[:, 0], r1[:, 0])
+
+
+def test_mask_hard_step_at_eval():
+    net = make(mode="mask")
+    with torch.no_grad():
+        net.mask_logits.copy_(torch.linspace(-1, 1, 48).reshape(2, 24))
+    ctx = torch.tensor([0, 1])
+    net.train()
+    soft = net.unit_mask(ctx)
+    assert ((soft > 0) & (soft < 1)).all()
+    net.eval()
+    hard = net.unit_mask(ctx)
+    torch.testing.assert_close(hard, (net.mask_logits[ctx] > 0).float())
+
+
+def test_noise_scaling_matches_yang2019():
+    """Recurrent noise has per-step std sqrt(2 alpha) sigma on x (Yang et al. 2019)."""
+    sigma = 0.3
+    net = make(activation="linear", gain=0.0, noise_rec=sigma, n_units=200)
+    with torch.no_grad():
+        net.biases.zero_()
+    u = torch.zeros(1, 500, 3)
+    gen = torch.Generator().manual_seed(0)
+    x1 = net(u, 0, noise=gen, return_states=True).states[0]
+    expected = (2 * net.alpha) ** 0.5 * sigma
+    assert x1.std().item() == pytest.approx(expected, rel=0.02)
+    # without a generator the circuit is noise-free
+    assert net(u, 0).states is None
+    assert torch.equal(net(u, 0, return_states=True).states[0], torch.zeros(500, 200))
+
+
+def test_same_seed_same_weights():
+    a, b, c = make(), make(), RateRNN(make().config, seed=1)
+    assert torch.equal(a.W_rec, b.W_rec) and torch.equal(a.W_out, b.W_out)
+    assert not torch.equal(a.W_rec, c.W_rec)
+
+
+def test_bad_shapes_are_explained():
+    net = make()
+    with pytest.raises(ValueError, match=r"expected \(time, trial, 3\)"):
+        net(torch.zeros(5, 2, 4), 0)
+    with pytest.raises(ValueError, match=r"context values must be in \[0, 1\]"):
+        net(torch.zeros(5, 2, 3), torch.tensor([0, 2]))
