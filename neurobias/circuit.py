@@ -67,6 +67,100 @@ def _dphi(name: str, x: torch.Tensor) -> torch.Tensor:
     return torch.ones_like(x)
 
 
+def _phi_into(name: str, x: torch.Tensor, out: torch.Tensor) -> None:
+    """out = phi(x) without a temporary where torch allows it."""
+    if name == "relu":
+        torch.clamp_min(x, 0.0, out=out)
+    elif name == "tanh":
+        torch.tanh(x, out=out)
+    elif name == "sigmoid":
+        torch.sigmoid(x, out=out)
+    elif name == "linear":
+        out.copy_(x)
+    else:
+        out.copy_(nn.functional.softplus(x))
+
+
+def _times_dphi(name: str, g: torch.Tensor, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """g * phi'(x), given x and r = phi(x), with the kernels autograd itself uses."""
+    aten = torch.ops.aten
+    if name == "relu":
+        return aten.threshold_backward(g, x, 0.0)
+    if name == "tanh":
+        return aten.tanh_backward(g, r)
+    if name == "sigmoid":
+        return aten.sigmoid_backward(g, r)
+    if name == "softplus":
+        return aten.softplus_backward(g, x, 1.0, 20.0)
+    return g
+
+
+class _Recurrence(torch.autograd.Function):
+    """The Euler time loop with a hand-written backward pass (backpropagation through time).
+
+    Forward, for t = 1..T (x_0 given, r = phi(x))::
+
+        x_t = (1 - a) x_{t-1} + a r_{t-1} W^T + d_t
+
+    Backward, with g_t = dL/dr_t from the readout and delta_t = dL/dx_t::
+
+        delta_t = (g_t + a delta_{t+1} W) * phi'(x_t) + (1 - a) delta_{t+1}
+        dL/dd_t = delta_t,   dL/dW = a sum_t delta_t^T r_{t-1}
+
+    Compared with the same loop in autograd ops this writes states and rates into preallocated
+    (time, trial, unit) buffers, keeps no per-step graph, and computes the weight gradient (only
+    when W learns) as one large matmul at the end instead of one per step.
+    """
+
+    @staticmethod
+    def forward(ctx, drive, x0, w_rec, alpha, activation):
+        ctx.set_materialize_grads(False)
+        n_t = drive.shape[0]
+        states = torch.empty_like(drive)
+        rates = torch.empty_like(drive)
+        w_t = w_rec.t()
+        x, r = x0, _phi(activation)(x0)
+        for t in range(n_t):
+            x = torch.add(drive[t], x, alpha=1.0 - alpha, out=states[t])
+            x.addmm_(r, w_t, alpha=alpha)
+            r = rates[t]
+            _phi_into(activation, x, r)
+        ctx.save_for_backward(states, rates, x0, w_rec)
+        ctx.alpha, ctx.activation = alpha, activation
+        return states, rates
+
+    @staticmethod
+    def backward(ctx, grad_states, grad_rates):
+        states, rates, x0, w_rec = ctx.saved_tensors
+        a, act = ctx.alpha, ctx.activation
+        n_t = states.shape[0]
+        grad_drive = torch.empty_like(states)
+        delta = None
+        for t in range(n_t - 1, -1, -1):
+            if grad_rates is None:
+                g = torch.zeros_like(states[t]) if delta is None else a * (delta @ w_rec)
+            elif delta is None:
+                g = grad_rates[t]
+            else:
+                g = torch.addmm(grad_rates[t], delta, w_rec, alpha=a)
+            d_t = grad_drive[t]
+            d_t.copy_(_times_dphi(act, g, states[t], rates[t]))
+            if delta is not None:
+                d_t.add_(delta, alpha=1.0 - a)
+            if grad_states is not None:
+                d_t.add_(grad_states[t])
+            delta = d_t
+        grad_x0 = grad_w = None
+        if ctx.needs_input_grad[1]:
+            r0 = _phi(act)(x0)
+            grad_x0 = (1.0 - a) * delta + _times_dphi(act, a * (delta @ w_rec), x0, r0)
+        if ctx.needs_input_grad[2]:
+            n = states.shape[-1]
+            prev = torch.cat([_phi(act)(x0).expand_as(rates[:1]), rates[:-1]])
+            grad_w = a * grad_drive.reshape(-1, n).t() @ prev.reshape(-1, n)
+        return grad_drive, grad_x0, grad_w, None, None
+
+
 class Rollout(NamedTuple):
     """What a forward pass returns; all time-major.
 
@@ -215,6 +309,21 @@ class RateRNN(nn.Module):
                 drive.shape, generator=noise, device=drive.device, dtype=drive.dtype)
         mask = self.unit_mask(ctx)
         x = self.initial_state(n_b) if x0 is None else x0
+        if n_t == 0:
+            empty = inputs.new_zeros(0, n_b, c.n_units)
+            return Rollout(inputs.new_zeros(0, n_b, c.n_outputs), empty,
+                           empty if return_states else None)
+        if mask is None:
+            states_tbn, rates_tbn = _Recurrence.apply(drive, x, self.W_rec, a, c.activation)
+        else:
+            states_tbn, rates_tbn = self._recurrence_autograd(drive, x, mask)
+        outputs = torch.matmul(rates_tbn, self.W_out.t()) + self.b_out
+        return Rollout(outputs, rates_tbn, states_tbn if return_states else None)
+
+    def _recurrence_autograd(self, drive: torch.Tensor, x: torch.Tensor,
+                             mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The time loop written with autograd ops (used in mask mode, and as a reference)."""
+        a = self.alpha
         r = self._phi(x)
         if mask is not None:
             r = r * mask
@@ -228,12 +337,8 @@ class RateRNN(nn.Module):
             if mask is not None:
                 r = r * mask
             rates.append(r)
-            if return_states:
-                states.append(x)
-        rates_tbn = torch.stack(rates) if rates else inputs.new_zeros(0, n_b, c.n_units)
-        outputs = torch.matmul(rates_tbn, self.W_out.t()) + self.b_out
-        return Rollout(outputs, rates_tbn, torch.stack(states) if return_states and states
-                       else None)
+            states.append(x)
+        return torch.stack(states), torch.stack(rates)
 
     def step(self, x: torch.Tensor, u: torch.Tensor, context) -> torch.Tensor:
         """One noise-free Euler step: x (trial, unit), u (trial, n_inputs) -> x (trial, unit)."""

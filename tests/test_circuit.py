@@ -129,3 +129,33 @@ def test_bad_shapes_are_explained():
         net(torch.zeros(5, 2, 4), 0)
     with pytest.raises(ValueError, match=r"context values must be in \[0, 1\]"):
         net(torch.zeros(5, 2, 3), torch.tensor([0, 2]))
+
+
+@pytest.mark.parametrize("activation", ACTS)
+def test_handwritten_backward_equals_autograd(activation):
+    """The fused time loop's gradients equal those of the same loop in autograd ops."""
+    net = make(activation=activation, mode="full", learn_x0=True).double()
+    with torch.no_grad():
+        net.x0.copy_(torch.randn(24, dtype=torch.float64))
+    u = torch.randn(9, 4, 3, dtype=torch.float64)
+    ctx = torch.tensor([0, 1, 1, 0])
+    target = torch.randn(9, 4, 2, dtype=torch.float64)
+
+    def grads(use_autograd_loop):
+        net.zero_grad()
+        if use_autograd_loop:
+            drive = (torch.matmul(u, net.W_in.t() * net.alpha) + net.biases[ctx] * net.alpha)
+            states, rates = net._recurrence_autograd(drive, net.initial_state(4), None)
+            out = rates @ net.W_out.t() + net.b_out
+            loss = ((out - target) ** 2).sum() + (states ** 2).mean()
+        else:
+            roll = net(u, ctx, return_states=True)
+            loss = ((roll.outputs - target) ** 2).sum() + (roll.states ** 2).mean()
+        loss.backward()
+        return {k: p.grad.clone() for k, p in net.named_parameters()}
+
+    fused, reference = grads(False), grads(True)
+    assert set(fused) == {"W_rec", "W_in", "W_out", "biases", "b_out", "x0"}
+    for name in fused:
+        torch.testing.assert_close(fused[name], reference[name], rtol=1e-9, atol=1e-12,
+                                   msg=name)
