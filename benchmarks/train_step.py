@@ -2,8 +2,9 @@
 
 The reference is what a user would write from the equations (as in Yang et al. 2019's code):
 every tensor an nn.Parameter, only the biases handed to Adam, the input drive W_in u + b computed
-once and indexed inside the time loop, the readout applied at every step. Both start from the same weights and see the same batches; the script checks that their
-losses agree to float tolerance and prints the time ratio reference / RateRNN per width.
+once and indexed inside the time loop, the readout applied at every step. Both start from the
+same weights and see the same batches; the script checks that their losses agree to float
+tolerance and prints the time ratio reference / RateRNN per width.
 
     python benchmarks/train_step.py [--sizes 128 512 2048] [--time-steps 100] [--steps 20]
                                     [--device cpu] [--json results.json]

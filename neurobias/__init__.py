@@ -6,8 +6,14 @@ Biases", ICLR 2025.
 
 from . import analysis, connectivity, envs
 from .circuit import RateRNN, Rollout
-from .config import (CircuitConfig, ConfigError, EnvConfig, ExperimentConfig, TrainConfig,
-                     load_config)
+from .config import (
+                     CircuitConfig,
+                     ConfigError,
+                     EnvConfig,
+                     ExperimentConfig,
+                     TrainConfig,
+                     load_config,
+)
 from .run import load_run, train_run
 from .train import History, fit
 

@@ -21,9 +21,10 @@ import json
 import math
 import sys
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,11 +70,11 @@ class CircuitConfig:
     sparsity: float = 0.1  # connection probability p for weights="sparse"
     frac_excitatory: float = 0.8  # fraction of excitatory units for weights="dale"
     input_scale: float = 1.0  # W_in entries have variance input_scale^2 / n_inputs
-    readout_scale: float = 1.0  # W_out entries have variance readout_scale^2 / N
+    readout_scale: float = 10.0  # W_out entries have variance readout_scale^2 / N (see docs)
     activation: str = "relu"  # relu | softplus | tanh | sigmoid | linear
     mode: str = "bias"  # what learns: bias | bias+readout | full | mask
     bias_init: float = 0.0  # initial value of every tonic input (dimensionless, like x)
-    bias_init_std: float = 0.0  # spread of the initial tonic inputs
+    bias_init_std: float = 0.1  # spread of the initial tonic inputs (0 leaves relus at the kink)
     noise_rec: float = 0.0  # recurrent noise sigma (Yang et al. 2019 scaling sqrt(2/alpha))
     noise_in: float = 0.0  # input noise sigma (same scaling)
     learn_x0: bool = False  # learn the initial state x(0) as well
@@ -87,7 +88,8 @@ class CircuitConfig:
                    f"circuit.{name}", value, f"must be an integer >= {low}")
         for name in ("tau_ms", "dt_ms"):
             value = getattr(self, name)
-            _check(_is_number(value) and value > 0, f"circuit.{name}", value, "must be a number > 0")
+            _check(_is_number(value) and value > 0, f"circuit.{name}", value,
+                   "must be a number > 0")
         _check(self.dt_ms <= self.tau_ms, "circuit.dt_ms", self.dt_ms,
                f"must be <= tau_ms ({self.tau_ms}) for a stable Euler step")
         for name in ("gain", "input_scale", "readout_scale", "noise_rec", "noise_in",
@@ -350,7 +352,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, 
     sections = {"circuit": CircuitConfig, "train": TrainConfig}
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r} is invalid: expected KEY=VALUE, e.g. train.steps=100")
+            raise ConfigError(f"--set {item!r} is invalid: expected KEY=VALUE, "
+                              "e.g. train.steps=100")
         key, text = item.split("=", 1)
         key = key.strip()
         value = parse_value(text.strip())

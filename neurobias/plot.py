@@ -94,6 +94,7 @@ def run_figures(run, folder: str | Path) -> list[Path]:
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in run.summary.items()
                         if k.startswith("r2") and isinstance(v, float))
     fig = outputs_vs_targets(out, batch.targets, run.config.circuit.dt_ms, batch.mask,
+                             names=run.env.output_names,
                              title=f"{run.config.name} ({run.config.circuit.mode}) {metrics}")
     paths.append(folder / "outputs.png")
     fig.savefig(paths[-1], dpi=120)

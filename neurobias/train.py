@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import math
 import os
+import pickle
 import sys
 import time
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ class History:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "History":
+    def from_dict(cls, data: dict[str, Any]) -> History:
         return cls(**data)
 
     def truncate(self, n_steps: int) -> None:
@@ -154,7 +155,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str,
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
         state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as err:  # torch raises many types for damaged files
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
         raise CheckpointError(f"checkpoint {str(path)!r} is damaged or not a checkpoint "
                               f"({type(err).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:

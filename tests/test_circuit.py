@@ -25,8 +25,10 @@ def test_jacobian_matches_autograd(activation, mode):
     ctx = torch.tensor([0, 1, 1])
     jac = net.jacobian(x, u, ctx)
     for i in range(3):
-        ref = torch.autograd.functional.jacobian(
-            lambda xi: net.velocity(xi[None], u[i : i + 1], ctx[i : i + 1])[0], x[i])
+        def field(xi, i=i):
+            return net.velocity(xi[None], u[i : i + 1], ctx[i : i + 1])[0]
+
+        ref = torch.autograd.functional.jacobian(field, x[i])
         torch.testing.assert_close(jac[i], ref, rtol=1e-10, atol=1e-12)
 
 

@@ -79,7 +79,7 @@ def test_bad_files_one_line_exit_2(tmp_path, capsys):
 def test_console_script_error_has_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "neurobias.cli", "train", SINE, "--out",
                            str(tmp_path), "--set", "circuit.activation=elu"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("neurobias: error: circuit.activation='elu'")
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -103,18 +103,14 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline:  # kill once a checkpoint beyond the first exists
         ckpt = cut / CHECKPOINT
-        if ckpt.exists():
-            try:
-                if load_checkpoint(ckpt)["step"] >= 40:
-                    break
-            except Exception:
-                pass
+        # checkpoints are renamed into place, so a reader never sees half of one
+        if ckpt.exists() and load_checkpoint(ckpt)["step"] >= 40:
+            break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = load_checkpoint(cut / CHECKPOINT)["step"]  # never half-written
     assert 0 < killed_at < steps, "the run finished before it could be killed"
-    assert not list(cut.glob(".*tmp*")) or True
     subprocess.run(_train_cmd(cut, steps) + ["--resume"], check=True, capture_output=True,
                    env=env)
     a = load_checkpoint(full / CHECKPOINT)

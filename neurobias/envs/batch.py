@@ -43,7 +43,7 @@ class TrialBatch:
     def n_trials(self) -> int:
         return self.inputs.shape[1]
 
-    def to(self, device: torch.device | str) -> "TrialBatch":
+    def to(self, device: torch.device | str) -> TrialBatch:
         """A copy on ``device``."""
         return TrialBatch(self.inputs.to(device), self.targets.to(device), self.mask.to(device),
                           self.context.to(device),
@@ -60,6 +60,7 @@ class Env:
     n_inputs: int = 1
     n_outputs: int = 1
     context_names: tuple[str, ...] = ("default",)
+    output_names: tuple[str, ...] | None = None  # labels of the output channels, for figures
     dt_ms: float = 20.0
 
     @property

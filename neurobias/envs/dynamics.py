@@ -88,6 +88,7 @@ class SineGenerator(_Autonomous):
         cols = [torch.sin(phase)] + ([torch.cos(phase)] if cosine else [])
         self.target_to = (amplitude * torch.stack(cols, 1)).float()
         self.n_outputs = self.target_to.shape[1]
+        self.output_names = ("sin", "cos")[: self.n_outputs]
 
 
 def vanderpol_trajectory(mu: float, x0: tuple[float, float], t_end: float,
@@ -137,6 +138,7 @@ class VanDerPol(_Autonomous):
                                     n_t * dt_ms / time_unit_ms, n_t)
         self.target_to = torch.from_numpy(traj / scale).float()
         self.n_outputs = 2
+        self.output_names = (f"x / {scale:g}", f"x' / {scale:g}")
 
 
 def lorenz_trajectory(n_samples: int, sample_dt: float, x0=(1.0, 1.0, 1.0),
@@ -201,6 +203,7 @@ class LorenzForecast(Env):
             raise ValueError(f"env.sample_dt={sample_dt!r} is invalid: must be > 0")
         self.dt_ms = float(dt_ms)
         self.horizon = int(horizon)
+        self.output_names = (f"{coordinate}(t + {horizon}), z-scored",)
         self.trial_steps = int(trial_steps)
         self.washout_steps = int(washout_steps)
         self.warmup_steps = int(warmup_steps)
