@@ -99,4 +99,15 @@ def run_figures(run, folder: str | Path) -> list[Path]:
     paths.append(folder / "outputs.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
+    if hasattr(run.env, "closed_loop"):
+        closed = run.env.closed_loop(run.net, batch)
+        mask = torch.zeros_like(batch.mask)
+        mask[run.env.warmup_steps:] = 1
+        fig = outputs_vs_targets(closed, batch.targets, run.config.circuit.dt_ms, mask,
+                                 names=run.env.output_names,
+                                 title=f"{run.config.name}: output fed back as input after the "
+                                       "shaded warm-up")
+        paths.append(folder / "closed_loop.png")
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
     return paths

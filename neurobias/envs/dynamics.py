@@ -167,7 +167,9 @@ class LorenzForecast(Env):
     training, the rest for evaluation), z-scored. The first ``washout_steps`` of each trial do
     not count in the loss. Evaluation reports teacher-forced R^2 (``r2``) and self-sustained R^2
     (``r2_closed_loop``): after ``warmup_steps`` steps of real input the circuit's own output from
-    ``horizon`` steps before, its prediction of the present value, becomes its input.
+    ``horizon`` steps before, its prediction of the present value, becomes its input, and the
+    next ``closed_loop_steps`` steps are scored (the system is chaotic: any forecast decorrelates
+    after a few Lyapunov times, about 1.1 time units each).
 
     Args:
         dt_ms: the circuit's time step (ms); one sample per step.
@@ -177,6 +179,7 @@ class LorenzForecast(Env):
         trial_steps: steps per trial.
         washout_steps: first steps excluded from the loss and the scores.
         warmup_steps: teacher-forced steps before closing the loop (>= horizon).
+        closed_loop_steps: steps scored after closing the loop.
         n_samples: length of the trajectory trials are cut from.
         test_fraction: the trajectory's tail held out for evaluation.
     """
@@ -186,7 +189,8 @@ class LorenzForecast(Env):
 
     def __init__(self, dt_ms: float = 20.0, coordinate: str = "x", horizon: int = 27,
                  sample_dt: float = 0.01, trial_steps: int = 300, washout_steps: int = 50,
-                 warmup_steps: int = 100, n_samples: int = 50000, test_fraction: float = 0.2):
+                 warmup_steps: int = 100, closed_loop_steps: int = 100, n_samples: int = 50000,
+                 test_fraction: float = 0.2):
         if coordinate not in ("x", "y", "z"):
             raise ValueError(f"env.coordinate={coordinate!r} is invalid: allowed: x, y, z")
         if not horizon >= 1:
@@ -197,6 +201,9 @@ class LorenzForecast(Env):
         if not horizon <= warmup_steps < trial_steps:
             raise ValueError(f"env.warmup_steps={warmup_steps!r} is invalid: must be in "
                              f"[horizon={horizon}, trial_steps={trial_steps})")
+        if not 1 <= closed_loop_steps <= trial_steps - warmup_steps:
+            raise ValueError(f"env.closed_loop_steps={closed_loop_steps!r} is invalid: must be in "
+                             f"[1, trial_steps - warmup_steps = {trial_steps - warmup_steps}]")
         if not 0 < test_fraction < 1:
             raise ValueError(f"env.test_fraction={test_fraction!r} is invalid: must be in (0, 1)")
         if not sample_dt > 0:
@@ -207,6 +214,7 @@ class LorenzForecast(Env):
         self.trial_steps = int(trial_steps)
         self.washout_steps = int(washout_steps)
         self.warmup_steps = int(warmup_steps)
+        self.closed_loop_steps = int(closed_loop_steps)
         n_split = int(n_samples * (1 - test_fraction))
         if min(n_split, n_samples - n_split) < trial_steps + horizon:
             raise ValueError(f"env.n_samples={n_samples!r} is invalid: too short for trials of "
@@ -255,8 +263,9 @@ class LorenzForecast(Env):
         batch = self.eval_batch(generator).to(net.W_rec.device)
         out = net(batch.inputs, batch.context).outputs
         closed = self.closed_loop(net, batch)
-        loop_mask = batch.mask.clone()
-        loop_mask[: self.warmup_steps] = 0
+        loop_mask = torch.zeros_like(batch.mask)
+        scored = slice(self.warmup_steps, self.warmup_steps + self.closed_loop_steps)
+        loop_mask[scored] = batch.mask[scored]
         return {"r2": r2_score(out, batch.targets, batch.mask),
                 "r2_closed_loop": r2_score(closed, batch.targets, loop_mask),
                 "mse": float(self.loss(out, batch))}
