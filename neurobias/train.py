@@ -184,6 +184,7 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     Returns:
         History. If the loss or the gradient becomes non-finite, training stops, the
         parameters of the last good checkpoint are restored and ``history.diverged`` is set.
+        The circuit is left in eval mode (noise-free use, hard masks in mask mode).
     """
     cfg = config or TrainConfig()
     if not isinstance(net, RateRNN):
