@@ -1,4 +1,4 @@
-# make demo   train the sine task, write runs/sine and its figures
+# make demo   train the sine task, write runs/sine, its figures and runs/sine/run.h5
 # make test   the default test suite (a few minutes on 2 cores)
 # make test-slow   the long training tests (the issue's must-show numbers)
 PYTHON ?= python3
@@ -18,6 +18,8 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 demo: $(VENV)/.installed
 	$(VENV)/bin/neurobias train tasks/sine.toml --out runs/sine --force
 	$(VENV)/bin/neurobias plot runs/sine
+	$(VENV)/bin/neurobias export runs/sine -o runs/sine/run.h5 --trials 64 --force
+	$(VENV)/bin/neurobias info runs/sine/run.h5
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
@@ -27,6 +29,7 @@ test-slow: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/export.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check neurobias tests benchmarks

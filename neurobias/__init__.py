@@ -4,15 +4,15 @@ Reference: Williams et al., "Expressivity of Neural Networks with Random Weights
 Biases", ICLR 2025.
 """
 
-from . import analysis, connectivity, envs
+from . import analysis, connectivity, envs, io
 from .circuit import RateRNN, Rollout
 from .config import (
-                     CircuitConfig,
-                     ConfigError,
-                     EnvConfig,
-                     ExperimentConfig,
-                     TrainConfig,
-                     load_config,
+    CircuitConfig,
+    ConfigError,
+    EnvConfig,
+    ExperimentConfig,
+    TrainConfig,
+    load_config,
 )
 from .run import load_run, train_run
 from .train import History, fit
@@ -22,5 +22,5 @@ __version__ = "0.1.0"
 __all__ = [
     "RateRNN", "Rollout", "CircuitConfig", "TrainConfig", "EnvConfig", "ExperimentConfig",
     "ConfigError", "load_config", "fit", "History", "train_run", "load_run", "envs",
-    "connectivity", "analysis", "__version__",
+    "connectivity", "analysis", "io", "__version__",
 ]

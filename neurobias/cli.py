@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
+from .io import RunFileError
 from .train import CheckpointError
 
 EXIT_USAGE = 2
@@ -40,6 +41,22 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("plot", help="draw a run's figures into RUN_DIR/figures")
     f.add_argument("run_dir", help="a folder written by `neurobias train`")
+
+    e = sub.add_parser("export", help="write a run and its activity to an HDF5 file")
+    e.add_argument("run_dir", help="a folder written by `neurobias train`")
+    e.add_argument("-o", "--output", help="file to write (default RUN_DIR/run.h5)")
+    e.add_argument("--trials", type=int, default=256, help="test trials to simulate (256)")
+    e.add_argument("--dtype", choices=["float32", "float16"], default="float32",
+                   help="activity precision")
+    e.add_argument("--compression", choices=["gzip", "lzf", "none"], default="gzip")
+    e.add_argument("--no-activity", action="store_true", help="leave out /activity/rates")
+    e.add_argument("--states", action="store_true", help="also store /activity/states (x)")
+    e.add_argument("--force", action="store_true", help="overwrite an existing file")
+    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    i = sub.add_parser("info", help="summarise an HDF5 run file")
+    i.add_argument("file", help="a run.h5 written by `neurobias export`")
     return p
 
 
@@ -64,6 +81,27 @@ def _plot(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .io import export
+
+    if args.trials < 1:
+        raise ConfigError(f"--trials={args.trials} is invalid: must be an integer >= 1")
+    out = Path(args.output) if args.output else Path(args.run_dir) / "run.h5"
+    path = export(args.run_dir, out, n_trials=args.trials, dtype=args.dtype,
+                  activity=not args.no_activity, states=args.states,
+                  compression=args.compression, force=args.force,
+                  progress=False if args.no_progress else None, device=args.device)
+    print(path)
+    return 0
+
+
+def _info(args) -> int:
+    from .io import info
+
+    print(info(args.file))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `neurobias` console script; returns the exit code."""
     try:
@@ -72,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     logging.basicConfig(level=logging.WARNING, format="neurobias: %(message)s")
     try:
-        return {"train": _train, "plot": _plot}[args.command](args)
-    except (ConfigError, CheckpointError) as err:
+        commands = {"train": _train, "plot": _plot, "export": _export, "info": _info}
+        return commands[args.command](args)
+    except (ConfigError, CheckpointError, RunFileError) as err:
         sys.stderr.write(f"neurobias: error: {err}\n")
         return EXIT_USAGE
     except FileNotFoundError as err:

@@ -1,4 +1,4 @@
-"""One run seed, separate random streams: connectivity, trials, noise, evaluation.
+"""One run seed, separate random streams: connectivity, trials, noise, evaluation, export.
 
 Each stream's seed is derived from the run seed with ``numpy.random.SeedSequence`` so that changing
 the number of trials drawn never changes the connectivity, and so on.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STREAMS = ("connectivity", "trials", "noise", "eval")
+STREAMS = ("connectivity", "trials", "noise", "eval", "export")
 
 
 def derive_seed(seed: int, stream: str) -> int:

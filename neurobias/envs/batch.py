@@ -71,9 +71,13 @@ class Env:
         """Draw ``batch_size`` training trials using ``generator`` (CPU)."""
         raise NotImplementedError
 
+    def test_batch(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
+        """``batch_size`` held-out trials (for evaluation and export); default: like training."""
+        return self.sample(batch_size, generator)
+
     def eval_batch(self, generator: torch.Generator) -> TrialBatch:
         """The fixed batch of trials ``evaluate`` scores on."""
-        return self.sample(64, generator)
+        return self.test_batch(64, generator)
 
     def loss(self, outputs: torch.Tensor, batch: TrialBatch) -> torch.Tensor:
         """Masked mean squared error: sum(mask (y - y*)^2) / sum(mask)."""

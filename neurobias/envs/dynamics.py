@@ -240,8 +240,8 @@ class LorenzForecast(Env):
     def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
         return self._windows(self.train_series, batch_size, generator)
 
-    def eval_batch(self, generator: torch.Generator) -> TrialBatch:
-        return self._windows(self.test_series, 64, generator)
+    def test_batch(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
+        return self._windows(self.test_series, batch_size, generator)
 
     @torch.no_grad()
     def closed_loop(self, net, batch: TrialBatch) -> torch.Tensor:

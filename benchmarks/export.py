@@ -1,0 +1,161 @@
+"""HDF5 export: write throughput against numpy.save in the same process, and peak memory.
+
+1. Throughput. One activity array of the large case's shape at a smaller scale (default 400
+   trials x 200 steps x 1024 units, float32, 328 MB) is written three ways, alternating, three
+   rounds, median time: ``numpy.save`` of the array already in (trial, time, unit) order (the
+   baseline), and the export's own writer (``create_activity_dataset`` + ``write_activity``,
+   from the library's (time, trial, unit) tensor, in the export's chunks) with compression off,
+   gzip and lzf. Every file is fsynced before the clock stops. Target: >= 0.5x numpy's speed
+   with compression off.
+2. Peak memory. A whole ``neurobias.io.export`` (simulation included) of a 2048-unit circuit at
+   two export sizes, each in a fresh process; the peak resident memory must not grow with the
+   export size and stays under 2 GB.
+
+    python benchmarks/export.py [--trials 400] [--steps 200] [--units 1024] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from neurobias.io import CHUNK_BYTES, create_activity_dataset, write_activity
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def time_numpy(arr_btn: np.ndarray, folder: Path) -> float:
+    path = folder / "a.npy"
+    t0 = time.perf_counter()
+    np.save(path, arr_btn)
+    _fsync(path)
+    dt = time.perf_counter() - t0
+    path.unlink()
+    return dt
+
+
+def time_h5(arr_tbn: torch.Tensor, folder: Path, compression: str) -> tuple[float, int]:
+    path = folder / f"a_{compression}.h5"
+    n_t, n_b, n_u = arr_tbn.shape
+    per_chunk = max(1, CHUNK_BYTES // (n_t * n_u * 4))
+    t0 = time.perf_counter()
+    with h5py.File(path, "w") as f:
+        ds = create_activity_dataset(f, "rates", (n_b, n_t, n_u), "float32", compression)
+        for start in range(0, n_b, per_chunk):
+            sl = slice(start, min(start + per_chunk, n_b))
+            write_activity(ds, sl, arr_tbn[:, sl])
+    _fsync(path)
+    dt = time.perf_counter() - t0
+    size = path.stat().st_size
+    path.unlink()
+    return dt, size
+
+
+def throughput(args) -> dict:
+    gen = torch.Generator().manual_seed(0)
+    # rates-like data: rectified, half zeros, so compression numbers mean something
+    arr_tbn = torch.relu(torch.randn(args.steps, args.trials, args.units, generator=gen))
+    arr_btn = arr_tbn.transpose(0, 1).contiguous().numpy()
+    nbytes = arr_btn.nbytes
+    times = {"numpy": [], "none": [], "gzip": [], "lzf": []}
+    sizes = {}
+    with tempfile.TemporaryDirectory(dir=args.tmp) as d:
+        folder = Path(d)
+        for _ in range(args.rounds):
+            times["numpy"].append(time_numpy(arr_btn, folder))
+            for comp in ("none", "gzip", "lzf"):
+                dt, size = time_h5(arr_tbn, folder, comp)
+                times[comp].append(dt)
+                sizes[comp] = size
+    med = {k: statistics.median(v) for k, v in times.items()}
+    out = {"shape": [args.trials, args.steps, args.units], "mb": nbytes / 1e6,
+           "numpy_mb_s": nbytes / 1e6 / med["numpy"]}
+    print(f"activity {args.trials} x {args.steps} x {args.units} float32 = {nbytes / 1e6:.0f} MB")
+    print(f"  numpy.save            {nbytes / 1e6 / med['numpy']:8.0f} MB/s")
+    for comp in ("none", "gzip", "lzf"):
+        ratio = med["numpy"] / med[comp]
+        out[f"h5_{comp}_mb_s"] = nbytes / 1e6 / med[comp]
+        out[f"h5_{comp}_vs_numpy"] = ratio
+        out[f"h5_{comp}_size_mb"] = sizes[comp] / 1e6
+        print(f"  hdf5 {comp:<5}            {nbytes / 1e6 / med[comp]:8.0f} MB/s  "
+              f"{ratio:5.2f}x numpy's speed  file {sizes[comp] / 1e6:7.0f} MB")
+    return out
+
+
+CHILD = r"""
+import resource, sys, tempfile, time
+from pathlib import Path
+import torch
+import neurobias as nb
+from neurobias.run import Run
+from neurobias.train import History
+torch.set_num_threads(2)
+n_trials, n_units, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+cfg = nb.config.config_from_dict({"circuit": {"n_units": n_units, "gain": 1.5},
+                                  "env": {"kind": "sine", "duration_ms": 20.0 * steps}})
+net, env = nb.run.build(cfg)
+run = Run(cfg, net, env, History(), {}, Path("."))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with tempfile.TemporaryDirectory(dir=sys.argv[4]) as d:
+    t0 = time.perf_counter()
+    p = nb.io.export(run, Path(d) / "big.h5", n_trials=n_trials, dtype="float16",
+                     compression="none", progress=False, device="cpu")
+    dt = time.perf_counter() - t0
+    size = p.stat().st_size
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(base / 1024, peak / 1024, dt, size / 1e6)
+"""
+
+
+def peak_memory(args) -> list[dict]:
+    rows = []
+    for n_trials in args.memory_trials:
+        proc = subprocess.run([sys.executable, "-c", CHILD, str(n_trials), str(args.memory_units),
+                               str(args.steps), str(args.tmp)], capture_output=True, text=True,
+                              check=True)
+        base, peak, dt, size = map(float, proc.stdout.split())
+        rows.append({"trials": n_trials, "units": args.memory_units, "steps": args.steps,
+                     "activity_mb": size, "peak_rss_mb": peak, "rss_after_import_mb": base,
+                     "seconds": dt})
+        print(f"export of {n_trials} trials x {args.steps} x {args.memory_units} (float16, "
+              f"{size:.0f} MB file): peak RSS {peak:.0f} MB (after imports {base:.0f} MB), "
+              f"{dt:.1f} s")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="HDF5 export speed and memory")
+    parser.add_argument("--trials", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--units", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--memory-units", type=int, default=2048)
+    parser.add_argument("--memory-trials", type=int, nargs="+", default=[200, 800])
+    parser.add_argument("--tmp", default=None, help="folder for the scratch files")
+    parser.add_argument("--json", help="also write the results here")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    results = {"throughput": throughput(args), "memory": peak_memory(args),
+               "max_rss_this_process_mb":
+                   resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
