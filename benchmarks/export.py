@@ -98,27 +98,34 @@ def throughput(args) -> dict:
 
 
 CHILD = r"""
-import resource, sys, tempfile, time
+import sys, tempfile, time
 from pathlib import Path
 import torch
 import neurobias as nb
 from neurobias.run import Run
 from neurobias.train import History
 torch.set_num_threads(2)
+
+
+def hwm_mb():  # peak resident memory of this process image (VmHWM; reset at exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
 n_trials, n_units, steps = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 cfg = nb.config.config_from_dict({"circuit": {"n_units": n_units, "gain": 1.5},
                                   "env": {"kind": "sine", "duration_ms": 20.0 * steps}})
 net, env = nb.run.build(cfg)
 run = Run(cfg, net, env, History(), {}, Path("."))
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_mb()
 with tempfile.TemporaryDirectory(dir=sys.argv[4]) as d:
     t0 = time.perf_counter()
     p = nb.io.export(run, Path(d) / "big.h5", n_trials=n_trials, dtype="float16",
                      compression="none", progress=False, device="cpu")
     dt = time.perf_counter() - t0
     size = p.stat().st_size
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base / 1024, peak / 1024, dt, size / 1e6)
+print(base, hwm_mb(), dt, size / 1e6)
 """
 
 
@@ -126,14 +133,15 @@ def peak_memory(args) -> list[dict]:
     rows = []
     for n_trials in args.memory_trials:
         proc = subprocess.run([sys.executable, "-c", CHILD, str(n_trials), str(args.memory_units),
-                               str(args.steps), str(args.tmp)], capture_output=True, text=True,
+                               str(args.steps), args.tmp or tempfile.gettempdir()],
+                              capture_output=True, text=True,
                               check=True)
         base, peak, dt, size = map(float, proc.stdout.split())
         rows.append({"trials": n_trials, "units": args.memory_units, "steps": args.steps,
-                     "activity_mb": size, "peak_rss_mb": peak, "rss_after_import_mb": base,
+                     "activity_mb": size, "peak_rss_mb": peak, "rss_before_export_mb": base,
                      "seconds": dt})
         print(f"export of {n_trials} trials x {args.steps} x {args.memory_units} (float16, "
-              f"{size:.0f} MB file): peak RSS {peak:.0f} MB (after imports {base:.0f} MB), "
+              f"{size:.0f} MB file): peak RSS {peak:.0f} MB (before the export {base:.0f} MB), "
               f"{dt:.1f} s")
     return rows
 

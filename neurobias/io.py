@@ -142,7 +142,7 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
         dtype: "float32" or "float16" for the activity (trials are always float32).
         activity: store /activity/rates (trial, time, unit).
         states: also store /activity/states, the pre-activation x.
-        compression: "gzip" (level 4), "lzf" or "none" for the activity.
+        compression: "gzip" (level 1: fast, portable), "lzf" (h5py only) or "none".
         force: overwrite an existing file.
         progress: progress bar over trials (None: when stderr is a terminal).
         device: where to simulate (default: CUDA when available).
@@ -238,7 +238,7 @@ def create_activity_dataset(group: h5py.Group, name: str, shape: tuple[int, int,
                             dtype: str, compression: str) -> h5py.Dataset:
     """An empty (trial, time, unit) dataset chunked one trial per chunk."""
     comp = {} if compression == "none" else (
-        {"compression": "gzip", "compression_opts": 4} if compression == "gzip"
+        {"compression": "gzip", "compression_opts": 1} if compression == "gzip"
         else {"compression": "lzf"})
     ds = group.create_dataset(name, shape=shape, dtype=dtype, chunks=(1, *shape[1:]), **comp)
     ds.attrs["dims"] = _ascii("trial,time,unit")
