@@ -15,6 +15,7 @@ from .config import (
     load_config,
 )
 from .run import load_run, train_run
+from .sweep import sweep, sweep_report
 from .train import History, fit
 
 __version__ = "0.1.0"
@@ -22,5 +23,5 @@ __version__ = "0.1.0"
 __all__ = [
     "RateRNN", "Rollout", "CircuitConfig", "TrainConfig", "EnvConfig", "ExperimentConfig",
     "ConfigError", "load_config", "fit", "History", "train_run", "load_run", "envs",
-    "connectivity", "analysis", "io", "__version__",
+    "connectivity", "analysis", "io", "sweep", "sweep_report", "__version__",
 ]

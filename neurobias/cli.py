@@ -57,6 +57,33 @@ def _parser() -> argparse.ArgumentParser:
 
     i = sub.add_parser("info", help="summarise an HDF5 run file")
     i.add_argument("file", help="a run.h5 written by `neurobias export`")
+
+    s = sub.add_parser("sweep", help="train a grid of runs (settings x seeds)")
+    s.add_argument("config", help="experiment spec, e.g. tasks/sine.toml")
+    s.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a setting and its values, e.g. circuit.n_units=128,256 (repeatable)")
+    s.add_argument("--seeds", type=int, default=1, help="seeds per grid point (1)")
+    s.add_argument("--out", required=True, help="sweep folder")
+    s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting of every run")
+    s.add_argument("--executor", choices=["local", "slurm"], default="local")
+    s.add_argument("--jobs", type=int, help="local: runs at once (default: cores); "
+                   "slurm: array parallelism")
+    s.add_argument("--slurm-partition", help="SLURM partition")
+    s.add_argument("--slurm-time", default="60", help="time limit per run: minutes or "
+                   "[D-]HH:MM:SS (60)")
+    s.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per run (0)")
+    s.add_argument("--slurm-cpus", type=int, default=2, help="CPUs per run (2)")
+    s.add_argument("--slurm-mem-gb", type=float, help="memory per run (GB)")
+    s.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
+                   help="a shell line run before each job, e.g. 'source ~/venv/bin/activate'")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    r = sub.add_parser("sweep-report", help="gather a sweep's runs into a table and a figure")
+    r.add_argument("sweep_dir", help="a folder written by `neurobias sweep`")
+    r.add_argument("--metric", help="metric to summarise and plot (accuracy_mean or r2)")
+    r.add_argument("--x", help="grid key on the x axis (the first grid key)")
+    r.add_argument("--by", help="grid key that splits the lines (the second grid key)")
     return p
 
 
@@ -102,6 +129,37 @@ def _info(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from .config import load_spec
+    from .sweep import parse_grid, parse_time_min, sweep
+
+    spec = load_spec(args.config, args.overrides)
+    grid = parse_grid(args.grid)
+    slurm = {"partition": args.slurm_partition, "time_min": parse_time_min(args.slurm_time),
+             "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem_gb,
+             "setup": args.slurm_setup}
+    result = sweep(spec, grid, args.out, seeds=args.seeds, executor=args.executor,
+                   jobs=args.jobs, slurm=slurm, progress=False if args.no_progress else None)
+    states = list(result.runs.values())
+    counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
+    print(f"{len(states)} runs in {result.path}: {counts} "
+          f"({len(result.submitted)} submitted now, {len(result.skipped)} already finished)")
+    for name, error in result.errors.items():
+        print(f"failed: {name}: {error}", file=sys.stderr)
+    return 1 if result.errors else 0
+
+
+def _sweep_report(args) -> int:
+    from .sweep import sweep_report
+
+    _, text, figure = sweep_report(args.sweep_dir, metric=args.metric, x=args.x, by=args.by)
+    print(text)
+    print(Path(args.sweep_dir) / "report.csv")
+    if figure:
+        print(figure)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `neurobias` console script; returns the exit code."""
     try:
@@ -110,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     logging.basicConfig(level=logging.WARNING, format="neurobias: %(message)s")
     try:
-        commands = {"train": _train, "plot": _plot, "export": _export, "info": _info}
+        commands = {"train": _train, "plot": _plot, "export": _export, "info": _info,
+                    "sweep": _sweep, "sweep-report": _sweep_report}
         return commands[args.command](args)
     except (ConfigError, CheckpointError, RunFileError) as err:
         sys.stderr.write(f"neurobias: error: {err}\n")

@@ -383,6 +383,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     Raises:
         ConfigError: the file is missing or malformed, or a value is invalid.
     """
+    return config_from_dict(load_spec(path, overrides))
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The nested dict of a TOML spec with overrides applied (not yet validated)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
@@ -392,4 +397,4 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"config file {str(path)!r} is not a text file") from None
-    return config_from_dict(apply_overrides(data, overrides or []))
+    return apply_overrides(data, overrides or [])

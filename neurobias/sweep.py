@@ -1,0 +1,444 @@
+"""Sweeps: a grid of runs (settings x seeds) on this machine or a SLURM cluster, via submitit.
+
+Every grid point and seed is a normal run folder under ``SWEEP_DIR/runs/``; a manifest
+(``SWEEP_DIR/manifest.json``, written atomically) records the spec, the grid, the seeds, a hash
+of them, and each run's job id and state. Running the same sweep again skips finished runs
+(those with a ``summary.json``) and re-submits the others, which continue from their last
+checkpoint. Jobs are submitted with submitit: its ``LocalExecutor`` runs them as processes here,
+its ``SlurmExecutor`` writes and submits sbatch scripts.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .config import ConfigError, apply_overrides, config_from_dict, parse_value
+from .run import write_json_atomic
+
+__all__ = ["sweep", "sweep_report", "parse_grid", "SweepResult", "slurm_executor", "MANIFEST"]
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "neurobias-sweep/1"
+EXECUTORS = ("local", "slurm")
+
+
+# ------------------------------------------------------------------------------------ grid
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """Parse ``--grid KEY=V1,V2,...`` strings into {key: [values]} (TOML values, bare strings).
+
+    Raises:
+        ConfigError: a malformed item, an empty value list, or a key given twice.
+    """
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--grid {item!r} is invalid: expected KEY=V1,V2,..., e.g. "
+                              "circuit.n_units=128,256")
+        key, text = (part.strip() for part in item.split("=", 1))
+        values = [parse_value(v.strip()) for v in text.split(",") if v.strip() != ""]
+        if not values:
+            raise ConfigError(f"--grid {key} has no values: give at least one, e.g. {key}=1,2")
+        if key in grid:
+            raise ConfigError(f"--grid {key} is given twice: list all its values in one --grid")
+        grid[key] = values
+    return grid
+
+
+def _points(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(grid)
+    combos = itertools.product(*(grid[k] for k in keys))
+    return [dict(zip(keys, combo, strict=True)) for combo in combos]
+
+
+def _run_name(point: Mapping[str, Any], seed: int) -> str:
+    parts = [f"{k}={v}" for k, v in point.items()] + [f"seed={seed}"]
+    name = "__".join(parts)
+    return "".join(c if c.isalnum() or c in "._=+-" else "_" for c in name)
+
+
+def _hash(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------ jobs
+
+
+def run_point(config: dict[str, Any], run_dir: str, threads: int) -> dict[str, Any]:
+    """Train one grid point (the function each submitted job runs); returns its summary."""
+    import torch
+
+    from .run import train_run
+
+    torch.set_num_threads(max(1, threads))
+    lock = Path(run_dir) / "running.pid"
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    lock.write_text(str(os.getpid()))
+    try:
+        resume = (Path(run_dir) / "checkpoint.pt").exists()
+        run = train_run(config_from_dict(config), run_dir, resume=resume, force=not resume,
+                        progress=False)
+        return run.summary
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def slurm_executor(folder: Path, *, partition: str | None = None, time_min: int = 60,
+                   gpus: int = 0, cpus: int | None = None, mem_gb: float | None = None,
+                   jobs: int | None = None, setup: Sequence[str] = ()):
+    """A submitit SlurmExecutor with the sweep's settings.
+
+    ``SlurmExecutor`` refuses to start where ``srun`` is missing; the sbatch text it would submit
+    can still be made with ``executor._make_submission_file_text`` (the tests do).
+    """
+    from submitit import SlurmExecutor
+
+    ex = SlurmExecutor(folder=folder)
+    params: dict[str, Any] = {"time": int(time_min), "job_name": "neurobias",
+                              "cpus_per_task": cpus or 1, "setup": list(setup)}
+    if partition:
+        params["partition"] = partition
+    if gpus:
+        params["gpus_per_node"] = int(gpus)
+    if mem_gb:
+        params["mem"] = f"{int(math.ceil(mem_gb))}GB"
+    if jobs:
+        params["array_parallelism"] = int(jobs)
+    ex.update_parameters(**params)
+    return ex
+
+
+def parse_time_min(text: str | int) -> int:
+    """SLURM-style time ("90", "1:30:00", "2-00:00:00") in whole minutes."""
+    if isinstance(text, int):
+        minutes = text
+    else:
+        try:
+            days, _, rest = str(text).rpartition("-")
+            parts = [int(p) for p in rest.split(":")]
+            if len(parts) == 1:
+                minutes = parts[0]
+            elif len(parts) == 2:
+                minutes = parts[0] * 60 + parts[1]
+            elif len(parts) == 3:
+                minutes = parts[0] * 60 + parts[1] + (1 if parts[2] else 0)
+            else:
+                raise ValueError
+            minutes += int(days or 0) * 24 * 60
+        except ValueError:
+            raise ConfigError(f"--slurm-time={text!r} is invalid: use minutes (90) or "
+                              "[D-]HH:MM:SS") from None
+    if minutes < 1:
+        raise ConfigError(f"--slurm-time={text!r} is invalid: must be at least one minute")
+    return minutes
+
+
+# ------------------------------------------------------------------------------------ sweep
+
+
+@dataclass
+class SweepResult:
+    """What a sweep call did.
+
+    Attributes:
+        path: the sweep folder.
+        runs: name -> state ("finished", "failed", "submitted", "running", "pending").
+        submitted: names of the runs this call submitted.
+        skipped: names of the runs already finished before this call.
+        errors: name -> one-line error of failed runs.
+    """
+
+    path: Path
+    runs: dict[str, str] = field(default_factory=dict)
+    submitted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Path, *,
+          seeds: int = 1, executor: str = "local", jobs: int | None = None,
+          slurm: Mapping[str, Any] | None = None, progress: bool | None = None,
+          poll_s: float = 0.5) -> SweepResult:
+    """Train every grid point for every seed; skip runs that already finished.
+
+    Args:
+        spec: the experiment spec as a nested dict (as read from a TOML file).
+        grid: {"section.key": [values]}; every combination is a grid point.
+        out: the sweep folder.
+        seeds: seeds per grid point: spec seed, spec seed + 1, ...
+        executor: "local" (processes here, waits for them) or "slurm" (submits and returns).
+        jobs: local: runs at once (default: the number of cores; torch threads are divided
+            among them); slurm: the array's parallelism.
+        slurm: keyword arguments of ``slurm_executor`` (partition, time_min, gpus, cpus, mem_gb).
+        progress: progress bar over runs (None: when stderr is a terminal).
+
+    Raises:
+        ConfigError: a grid key or value is invalid (checked for every point before anything
+            is submitted), or ``out`` holds a sweep of another spec.
+    """
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor={executor!r} is invalid: allowed: " + ", ".join(EXECUTORS))
+    if not (isinstance(seeds, int) and seeds >= 1):
+        raise ConfigError(f"--seeds={seeds!r} is invalid: must be an integer >= 1")
+    if jobs is not None and not (isinstance(jobs, int) and jobs >= 1):
+        raise ConfigError(f"--jobs={jobs!r} is invalid: must be an integer >= 1")
+    if not grid:
+        raise ConfigError("a sweep needs at least one --grid KEY=V1,V2,...")
+    out = Path(out)
+    base_seed = int(spec.get("seed", 0))
+    planned = []
+    for point in _points(grid):
+        for k in range(seeds):
+            overrides = [f"{key}={json.dumps(v) if isinstance(v, str) else _toml(v)}"
+                         for key, v in point.items()]
+            overrides.append(f"seed={base_seed + k}")
+            try:  # validates every point before anything is submitted
+                cfg = config_from_dict(apply_overrides(spec, overrides))
+            except ConfigError as err:
+                raise ConfigError(str(err).replace("--set ", "--grid ")) from None
+            name = _run_name(point, base_seed + k)
+            planned.append({"name": name, "point": point, "seed": base_seed + k,
+                            "config": json.loads(json.dumps(cfg.to_dict()))})
+    digest = _hash({"spec": spec, "grid": grid, "seeds": seeds})
+    manifest_path = out / MANIFEST
+    manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "spec": spec,
+                                "grid": [[k, list(v)] for k, v in grid.items()],
+                                "seeds": seeds, "config_hash": digest, "executor": executor,
+                                "runs": {}}
+    if manifest_path.exists():
+        old = json.loads(manifest_path.read_text())
+        if old.get("config_hash") != digest:
+            raise ConfigError(f"{str(out)!r} holds a sweep of another spec, grid or seed count: "
+                              "use a new folder")
+        manifest["runs"] = old.get("runs", {})
+    out.mkdir(parents=True, exist_ok=True)
+    result = SweepResult(out)
+    todo = []
+    for item in planned:
+        run_dir = out / "runs" / item["name"]
+        entry = manifest["runs"].setdefault(item["name"], {})
+        entry.update({"point": item["point"], "seed": item["seed"],
+                      "dir": str(run_dir.relative_to(out))})
+        lock = run_dir / "running.pid"
+        if (run_dir / "summary.json").exists():
+            entry["state"] = "finished"
+            result.skipped.append(item["name"])
+        elif lock.exists() and _alive(int(lock.read_text() or 0)):
+            entry["state"] = "running"
+        elif executor == "slurm" and entry.get("state") in ("submitted", "running") and \
+                _slurm_active(out, entry.get("job_id")):
+            pass
+        else:
+            todo.append((item, run_dir))
+    write_json_atomic(manifest, manifest_path)
+    if executor == "local":
+        _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s)
+    else:
+        _submit_slurm(todo, manifest, manifest_path, result, jobs, dict(slurm or {}))
+    result.runs = {name: e.get("state", "pending") for name, e in manifest["runs"].items()}
+    return result
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def _slurm_active(out: Path, job_id: str | None) -> bool:
+    if not job_id:
+        return False
+    try:
+        from submitit import SlurmJob
+
+        return SlurmJob(folder=out / "submitit", job_id=job_id).state in (
+            "PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING")
+    except Exception:  # noqa: BLE001 - no sacct here, or an unknown job: treat as not active
+        return False
+
+
+def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) -> None:
+    from submitit import LocalExecutor
+
+    n_cores = os.cpu_count() or 1
+    jobs = jobs or n_cores
+    threads = max(1, n_cores // jobs)
+    ex = LocalExecutor(folder=manifest_path.parent / "submitit")
+    ex.update_parameters(timeout_min=7 * 24 * 60)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=len(todo), disable=not show, desc="sweep", unit="run")
+    queue = list(todo)
+    active = []
+    try:
+        while queue or active:
+            while queue and len(active) < jobs:
+                item, run_dir = queue.pop(0)
+                job = ex.submit(run_point, item["config"], str(run_dir), threads)
+                entry = manifest["runs"][item["name"]]
+                entry.update({"job_id": job.job_id, "state": "submitted"})
+                entry.pop("error", None)
+                result.submitted.append(item["name"])
+                active.append((item, job))
+                write_json_atomic(manifest, manifest_path)
+            time.sleep(poll_s)
+            still = []
+            for item, job in active:
+                if not job.done():
+                    still.append((item, job))
+                    continue
+                entry = manifest["runs"][item["name"]]
+                try:
+                    job.result()
+                    entry["state"] = "finished"
+                except Exception as err:  # noqa: BLE001 - any failure of a run is recorded
+                    entry["state"] = "failed"
+                    entry["error"] = str(err).strip().splitlines()[-1][:300] if str(err) \
+                        else type(err).__name__
+                    result.errors[item["name"]] = entry["error"]
+                write_json_atomic(manifest, manifest_path)
+                bar.update(1)
+            active = still
+    except KeyboardInterrupt:
+        for _, job in active:
+            job.cancel(check=False)
+        raise
+    finally:
+        bar.close()
+
+
+def _submit_slurm(todo, manifest, manifest_path, result, jobs, slurm) -> None:
+    if not todo:
+        return
+    ex = slurm_executor(manifest_path.parent / "submitit", jobs=jobs, **slurm)
+    threads = int(slurm.get("cpus") or 1)
+    with ex.batch():
+        pending = [(item, ex.submit(run_point, item["config"], str(run_dir), threads))
+                   for item, run_dir in todo]
+    for item, job in pending:
+        manifest["runs"][item["name"]].update({"job_id": job.job_id, "state": "submitted"})
+        result.submitted.append(item["name"])
+    write_json_atomic(manifest, manifest_path)
+
+
+# ------------------------------------------------------------------------------------ report
+
+
+def sweep_report(path: str | Path, *, metric: str | None = None, x: str | None = None,
+                 by: str | None = None) -> tuple[list[dict[str, Any]], str, Path | None]:
+    """Gather every finished run of a sweep into one table, a text summary and a figure.
+
+    Writes ``SWEEP_DIR/report.csv`` (one row per run: grid values, seed, every metric) and
+    ``SWEEP_DIR/report_<metric>.png`` (mean ± SD over seeds against grid key ``x``, one line per
+    value of grid key ``by``).
+
+    Returns:
+        (rows, text, figure path or None when there is no finished run).
+    """
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise ConfigError(f"{str(path)!r} is not a sweep folder: it has no {MANIFEST}")
+    manifest = json.loads(manifest_path.read_text())
+    keys = [key for key, _ in manifest["grid"]]
+    rows = []
+    for name, entry in sorted(manifest["runs"].items()):
+        summary_path = path / entry["dir"] / "summary.json"
+        if not summary_path.exists():
+            continue
+        summary = json.loads(summary_path.read_text())
+        rows.append({**entry["point"], "seed": entry["seed"], "run": name, **summary})
+    metric_names = sorted({k for r in rows for k, v in r.items()
+                           if k not in keys and k not in ("seed", "run")
+                           and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    if metric is None:
+        metric = next((m for m in ("accuracy_mean", "r2") if m in metric_names),
+                      metric_names[0] if metric_names else None)
+    if rows and metric not in metric_names:
+        raise ConfigError(f"--metric {metric!r} is not in the summaries: allowed: "
+                          + ", ".join(metric_names))
+    for name, value in (("--x", x), ("--by", by)):
+        if value is not None and value not in keys:
+            raise ConfigError(f"{name} {value!r} is not a grid key: allowed: " + ", ".join(keys))
+    x = x or keys[0]
+    by = by if by is not None else next((k for k in keys if k != x), None)
+    columns = keys + ["seed", "run"] + metric_names
+    with open(path / ".report.csv.tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(path / ".report.csv.tmp", path / "report.csv")
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(float(r[metric]))
+    n_total = len(manifest["runs"])
+    lines = [f"{len(rows)} of {n_total} runs finished; {metric}: mean ± SD over seeds"]
+    def label_of(g):
+        return ", ".join(f"{k}={v}" for k, v in zip(keys, g, strict=True))
+
+    width = max([len(label_of(g)) for g in groups] or [0])
+    for g, values in sorted(groups.items(), key=lambda kv: [str(v) for v in kv[0]]):
+        label = label_of(g)
+        sd = statistics.stdev(values) if len(values) > 1 else 0.0
+        lines.append(f"  {label:<{width}}  {statistics.fmean(values):.4f} ± {sd:.4f}  "
+                     f"(n={len(values)})")
+    figure = _report_figure(path, rows, metric, x, by) if rows else None
+    return rows, "\n".join(lines), figure
+
+
+def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+    series: dict[Any, dict[Any, list[float]]] = {}
+    for r in rows:
+        series.setdefault(r[by] if by else None, {}).setdefault(r[x], []).append(float(r[metric]))
+    numeric_x = all(isinstance(v, (int, float)) for s in series.values() for v in s)
+    for label, points in sorted(series.items(), key=lambda kv: str(kv[0])):
+        xs = sorted(points, key=lambda v: (v if numeric_x else str(v)))
+        means = [statistics.fmean(points[v]) for v in xs]
+        sds = [statistics.stdev(points[v]) if len(points[v]) > 1 else 0.0 for v in xs]
+        positions = xs if numeric_x else list(range(len(xs)))
+        ax.errorbar(positions, means, yerr=sds, marker="o", capsize=3,
+                    label=f"{by}={label}" if by else None)
+        if not numeric_x:
+            ax.set_xticks(positions, [str(v) for v in xs])
+    if numeric_x and all(v > 0 for s in series.values() for v in s) and \
+            max(v for s in series.values() for v in s) / min(v for s in series.values()
+                                                            for v in s) >= 8:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{metric} (mean ± SD over seeds)")
+    if by:
+        ax.legend(fontsize=8)
+    out = path / f"report_{metric.replace('/', '_')}.png"
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -1,0 +1,144 @@
+import csv
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import neurobias as nb
+from neurobias.cli import main
+from neurobias.config import apply_overrides, config_from_dict, load_spec
+from neurobias.sweep import parse_grid, parse_time_min, sweep, sweep_report
+
+ROOT = Path(__file__).parents[1]
+SINE = str(ROOT / "tasks" / "sine.toml")
+FAST = ["circuit.n_units=24", "train.steps=15", "train.eval_every=0", "train.checkpoint_every=5",
+        "env.duration_ms=400.0"]
+
+
+def spec():
+    return load_spec(SINE, FAST)
+
+
+def test_local_grid_finishes_and_report_is_right(tmp_path):
+    grid = {"circuit.n_units": [16, 24], "circuit.mode": ["bias", "full"]}
+    result = sweep(spec(), grid, tmp_path, seeds=2, jobs=2, progress=False)
+    assert len(result.runs) == 8 and set(result.runs.values()) == {"finished"}
+    assert len(result.submitted) == 8 and not result.errors
+    rows, text, figure = sweep_report(tmp_path)
+    assert len(rows) == 8 and figure.exists()
+    with open(tmp_path / "report.csv") as f:
+        table = list(csv.DictReader(f))
+    assert {(r["circuit.n_units"], r["circuit.mode"], r["seed"]) for r in table} == {
+        (n, m, s) for n in ("16", "24") for m in ("bias", "full") for s in ("0", "1")}
+    # a row's value is that run's own result, which a direct run of the same settings reproduces
+    row = next(r for r in table if r["circuit.n_units"] == "16" and r["circuit.mode"] == "full"
+               and r["seed"] == "1")
+    cfg = config_from_dict(apply_overrides(spec(), ["circuit.n_units=16", "circuit.mode=\"full\"",
+                                                    "seed=1"]))
+    direct = nb.train_run(cfg, tmp_path / "direct", progress=False)
+    assert float(row["r2"]) == pytest.approx(direct.summary["r2"], abs=1e-12)
+    assert int(row["n_trainable"]) == direct.summary["n_trainable"]
+    # the text summary averages over seeds
+    pair = [float(r["r2"]) for r in table if r["circuit.n_units"] == "24"
+            and r["circuit.mode"] == "bias"]
+    assert f"{sum(pair) / 2:.4f} ±" in text.splitlines()[3]
+    # running it again submits nothing
+    again = sweep(spec(), grid, tmp_path, seeds=2, progress=False)
+    assert again.submitted == [] and len(again.skipped) == 8
+
+
+def test_killed_sweep_resumes_only_missing_runs(tmp_path):
+    out = tmp_path / "sw"
+    cmd = [sys.executable, "-m", "neurobias.cli", "sweep", SINE, "--out", str(out),
+           "--grid", "circuit.n_units=16,24", "--grid", "circuit.gain=1.0,1.5", "--seeds", "2",
+           "--jobs", "1", "--no-progress"]
+    for item in FAST:
+        cmd += ["--set", item]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if len(list(out.glob("runs/*/summary.json"))) >= 2:
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and the run it was running
+    proc.wait()
+    finished = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("runs/*/summary.json")}
+    assert 2 <= len(finished) < 8
+    grid = parse_grid(["circuit.n_units=16,24", "circuit.gain=1.0,1.5"])
+    result = sweep(spec(), grid, out, seeds=2, jobs=2, progress=False)
+    assert sorted(result.skipped) == sorted(finished)
+    assert sorted(result.submitted) == sorted(set(result.runs) - set(finished))
+    assert set(result.runs.values()) == {"finished"}
+    for name, mtime in finished.items():  # finished runs were not touched
+        assert (out / "runs" / name / "summary.json").stat().st_mtime_ns == mtime
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert all(e["state"] == "finished" for e in manifest["runs"].values())
+
+
+def test_slurm_sbatch_script(tmp_path, monkeypatch):
+    """Without a cluster: fake srun/sbatch on PATH capture what submitit submits."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    captured = tmp_path / "submitted.sh"
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sbatch").write_text(f"#!/bin/sh\ncp \"$1\" {captured}\n"
+                                    "echo 'Submitted batch job 4242'\n")
+    for f in bin_dir.iterdir():
+        f.chmod(f.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    grid = {"circuit.n_units": [16, 24], "circuit.mode": ["bias", "full"]}
+    slurm = {"partition": "gpu", "time_min": parse_time_min("1:30:00"), "gpus": 1, "cpus": 4,
+             "mem_gb": 8, "setup": ["source ~/venv/bin/activate"]}
+    result = sweep(spec(), grid, tmp_path / "sw", seeds=2, executor="slurm", jobs=3,
+                   slurm=slurm, progress=False)
+    assert len(result.submitted) == 8
+    script = captured.read_text()
+    for line in ("#SBATCH --partition=gpu", "#SBATCH --time=90", "#SBATCH --gpus-per-node=1",
+                 "#SBATCH --cpus-per-task=4", "#SBATCH --mem=8GB", "#SBATCH --array=0-7%3",
+                 "#SBATCH --job-name=neurobias", "source ~/venv/bin/activate"):
+        assert line in script, line
+    assert f"-m submitit.core._submit {tmp_path / 'sw' / 'submitit'}" in script
+    manifest = json.loads((tmp_path / "sw" / "manifest.json").read_text())
+    ids = sorted(e["job_id"] for e in manifest["runs"].values())
+    assert ids == [f"4242_{k}" for k in range(8)]
+    assert all(e["state"] == "submitted" for e in manifest["runs"].values())
+    # each array task has its pickled run waiting
+    pickles = list((tmp_path / "sw" / "submitit").glob("4242_*_submitted.pkl"))
+    assert len(pickles) == 8
+
+
+@pytest.mark.parametrize("grid, match", [
+    (["circuit.units=1,2"], "--grid circuit.units is not a known setting"),
+    (["circuit.n_units="], "--grid circuit.n_units has no values"),
+    (["circuit.n_units=16,abc"], "circuit.n_units='abc' is invalid: must be an integer"),
+    (["circuit.mode=bias,weights"], "circuit.mode='weights' is invalid: allowed: bias"),
+    (["circuit.n_units"], "expected KEY=V1,V2"),
+])
+def test_bad_grid_one_line_nothing_submitted(tmp_path, capsys, grid, match):
+    argv = ["sweep", SINE, "--out", str(tmp_path / "sw")]
+    for item in grid:
+        argv += ["--grid", item]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and match in err, err
+    assert not (tmp_path / "sw").exists()
+
+
+def test_other_errors(tmp_path, capsys):
+    sweep(spec(), {"circuit.n_units": [16]}, tmp_path, progress=False)
+    with pytest.raises(nb.ConfigError, match="holds a sweep of another spec"):
+        sweep(spec(), {"circuit.n_units": [24]}, tmp_path, progress=False)
+    with pytest.raises(nb.ConfigError, match="--metric 'accuracy' is not in the summaries"):
+        sweep_report(tmp_path, metric="accuracy")
+    with pytest.raises(nb.ConfigError, match="--slurm-time='soon' is invalid"):
+        parse_time_min("soon")
+    assert parse_time_min("1-00:00:00") == 1440 and parse_time_min("45") == 45
+    assert main(["sweep-report", str(tmp_path / "nothing")]) == 2
+    assert "is not a sweep folder" in capsys.readouterr().err
