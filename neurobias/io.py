@@ -197,7 +197,8 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
             trials = f.create_group("trials")
             trials.attrs["dt_ms"] = config.circuit.dt_ms
             trials.attrs["noise"] = _ascii("none: simulated noise-free")
-            dsets = _create_trial_datasets(trials, probe, n_trials, n_steps)
+            dsets = _create_trial_datasets(trials, probe, n_trials, n_steps,
+                                           config.circuit.n_outputs)
             act = f.create_group("activity")
             act.attrs["dt_ms"] = config.circuit.dt_ms
             names = (["rates"] if activity else []) + (["states"] if states else [])
@@ -307,11 +308,13 @@ def _write_history(g: h5py.Group, history: History) -> None:
     g.attrs["final"] = _ascii(json.dumps(history.final, sort_keys=True))
 
 
-def _create_trial_datasets(g: h5py.Group, probe, n_trials: int, n_steps: int) -> dict:
+def _create_trial_datasets(g: h5py.Group, probe, n_trials: int, n_steps: int,
+                           n_outputs: int) -> dict:
     out = {}
-    for name, units in (("inputs", "input"), ("targets", "output"), ("outputs", "output"),
-                        ("mask", "output")):
-        width = (probe.inputs if name == "inputs" else probe.targets).shape[2]
+    for name, units in (("inputs", "input"), ("targets", "target"), ("outputs", "output"),
+                        ("mask", "target")):
+        width = {"inputs": probe.inputs.shape[2], "outputs": n_outputs}.get(
+            name, probe.targets.shape[2])
         out[name] = g.create_dataset(name, shape=(n_trials, n_steps, width), dtype="float32",
                                      chunks=(1, n_steps, max(width, 1)) if width else None)
         out[name].attrs["dims"] = _ascii(f"trial,time,{units}")
@@ -438,10 +441,12 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> RunFile:
 
 
 def _read_evals(g: h5py.Group) -> list[dict[str, float]]:
-    keys = list(g)
+    cols: dict[str, np.ndarray] = {}
+    g.visititems(lambda name, obj: cols.__setitem__(name, obj[()])
+                 if isinstance(obj, h5py.Dataset) else None)
+    keys = list(cols)
     if not keys:
         return []
-    cols = {k: g[k][()] for k in keys}
     n = len(cols[keys[0]])
     out = []
     for i in range(n):

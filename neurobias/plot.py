@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-__all__ = ["learning_curve", "outputs_vs_targets", "run_figures"]
+__all__ = ["learning_curve", "outputs_vs_targets", "task_learning_curves", "psychometric_curves",
+           "run_figures"]
 
 
 def _np(x) -> np.ndarray:
@@ -77,6 +78,55 @@ def outputs_vs_targets(outputs_tbo, targets_tbo, dt_ms: float, mask_tbo=None, tr
     return fig
 
 
+def task_learning_curves(history, task_names, metric: str = "accuracy"):
+    """Per-task evaluation accuracy against training step, with the mean across tasks in black.
+
+    Args:
+        history: a ``History`` whose evals hold ``<metric>/<task>`` entries.
+        task_names: the tasks, in context order.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    evals = [e for e in history.evals if f"{metric}/{task_names[0]}" in e]
+    steps = [e["step"] for e in evals]
+    cmap = plt.get_cmap("tab20" if len(task_names) > 10 else "tab10")
+    for k, name in enumerate(task_names):
+        ax.plot(steps, [e[f"{metric}/{name}"] for e in evals], color=cmap(k), lw=1.2,
+                label=name)
+    if f"{metric}_mean" in (evals[0] if evals else {}):
+        ax.plot(steps, [e[f"{metric}_mean"] for e in evals], color="k", lw=2.5, label="mean")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"{metric} (fixation held, right choice)")
+    ax.legend(fontsize=7, ncols=2, loc="lower right")
+    ax.set_title("learning curves per task")
+    return fig
+
+
+def psychometric_curves(curves: dict[str, tuple], condition: str = "coherence"):
+    """Fraction correct against a stimulus condition, one line per task.
+
+    Args:
+        curves: task name -> (levels, accuracy, n) as returned by ``NeuroGymEnv.psychometric``.
+    """
+    fig, ax = plt.subplots(figsize=(4.8, 3.6), constrained_layout=True)
+    for name, (levels, acc, n) in curves.items():
+        err = np.sqrt(np.clip(acc * (1 - acc), 0, None) / np.maximum(n, 1))
+        ax.errorbar(levels, acc, yerr=err, marker="o", capsize=3, label=name)
+    ax.axhline(0.5, color="0.6", ls=":", lw=1, label="chance (2 choices)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(condition)
+    ax.set_ylabel("fraction correct")
+    ax.legend(fontsize=8)
+    ax.set_title("psychometric curves")
+    return fig
+
+
+def _save(fig, path: Path, paths: list[Path]) -> None:
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    paths.append(path)
+
+
 @torch.no_grad()
 def run_figures(run, folder: str | Path) -> list[Path]:
     """Save a run's learning curve and its outputs on an evaluation trial as PNGs."""
@@ -89,6 +139,20 @@ def run_figures(run, folder: str | Path) -> list[Path]:
     paths.append(folder / "learning_curve.png")
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
+    if hasattr(run.env, "task_names"):  # NeuroGym tasks
+        names = run.env.task_names
+        _save(task_learning_curves(run.history, names), folder / "task_learning_curves.png",
+              paths)
+        curves = {}
+        for k, name in enumerate(names):
+            try:
+                curves[name] = run.env.psychometric(run.net, k, generator(run.config.seed,
+                                                                          "eval"))
+            except ValueError:  # a task without a coherence condition
+                continue
+        if curves:
+            _save(psychometric_curves(curves), folder / "psychometric.png", paths)
+        return paths
     batch = run.env.eval_batch(generator(run.config.seed, "eval"))
     out = run.net(batch.inputs, batch.context).outputs
     metrics = ", ".join(f"{k} {v:.3f}" for k, v in run.summary.items()

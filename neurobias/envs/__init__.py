@@ -2,11 +2,14 @@
 
 from .batch import Env, TrialBatch
 from .dynamics import LorenzForecast, SineGenerator, VanDerPol
+from .neurogym import NeuroGymEnv
 
 ENVS = {
     "sine": SineGenerator,
     "vanderpol": VanDerPol,
     "lorenz": LorenzForecast,
+    "neurogym": NeuroGymEnv,
 }
 
-__all__ = ["ENVS", "Env", "TrialBatch", "SineGenerator", "VanDerPol", "LorenzForecast"]
+__all__ = ["ENVS", "Env", "TrialBatch", "SineGenerator", "VanDerPol", "LorenzForecast",
+           "NeuroGymEnv"]
