@@ -156,3 +156,28 @@ def test_psychometric_and_evaluate_with_a_perfect_readout():
     levels, acc, n = env.psychometric(oracle, 0, gen(9), n_trials=200)
     assert n.sum() == 200 and np.all(acc == 1.0)
     np.testing.assert_array_equal(levels, np.unique(oracle.batch.conditions["coh"].numpy()))
+
+
+def test_multitask_run_summary_export_and_figures(tmp_path):
+    from neurobias import io, plot
+    from neurobias.config import config_from_dict
+
+    cfg = config_from_dict({
+        "name": "two", "circuit": {"n_units": 32, "gain": 2.0, "readout_scale": 30.0},
+        "env": {"kind": "neurogym", "tasks": ["PerceptualDecisionMaking-v0", "yang19.go-v0"],
+                "eval_trials": 16, "decision_weight": 0.2},
+        "train": {"steps": 6, "batch_size": 8, "eval_every": 3}})
+    run = nb.train_run(cfg, tmp_path / "run", progress=False)
+    for key in ("accuracy/PerceptualDecisionMaking", "accuracy/yang19.go", "accuracy_mean",
+                "fixation_break_mean", "steps", "seconds", "n_trainable"):
+        assert key in run.summary, key
+    assert run.summary["n_trainable"] == 2 * 32 + 17
+    assert run.summary["accuracy_mean"] == pytest.approx(
+        (run.summary["accuracy/PerceptualDecisionMaking"] + run.summary["accuracy/yang19.go"]) / 2)
+    back = io.load(io.export(run, tmp_path / "run.h5", n_trials=6, progress=False))
+    assert back.trials["context"].tolist() == [0, 1, 0, 1, 0, 1]
+    assert back.trials["outputs"].shape[2] == 17 and back.trials["targets"].shape[2] == 1
+    assert back.history.evals == run.history.evals
+    paths = plot.run_figures(run, tmp_path / "figures")
+    assert {p.name for p in paths} == {"learning_curve.png", "task_learning_curves.png",
+                                       "psychometric.png"}
