@@ -1,4 +1,5 @@
-# make demo   train the sine task, write runs/sine, its figures and runs/sine/run.h5
+# make demo   train tasks/multitask.toml (8 cognitive tasks, bias-only), its figures and run.h5
+# make demo-sine   the same for the sine generator (half a minute)
 # make test   the default test suite (a few minutes on 2 cores)
 # make test-slow   the long training tests (the issue's must-show numbers)
 PYTHON ?= python3
@@ -6,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test test-slow bench lint clean
+.PHONY: demo demo-sine test test-slow bench lint clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	touch $@
 
 demo: $(VENV)/.installed
+	$(VENV)/bin/neurobias train tasks/multitask.toml --out runs/multitask --force
+	$(VENV)/bin/neurobias plot runs/multitask
+	$(VENV)/bin/neurobias export runs/multitask -o runs/multitask/run.h5 --trials 256 --force
+	$(VENV)/bin/neurobias info runs/multitask/run.h5
+
+demo-sine: $(VENV)/.installed
 	$(VENV)/bin/neurobias train tasks/sine.toml --out runs/sine --force
 	$(VENV)/bin/neurobias plot runs/sine
 	$(VENV)/bin/neurobias export runs/sine -o runs/sine/run.h5 --trials 64 --force

@@ -287,7 +287,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
 
     n_cores = os.cpu_count() or 1
     jobs = jobs or n_cores
-    threads = max(1, n_cores // jobs)
+    threads = max(1, n_cores // max(1, min(jobs, len(todo))))
     ex = LocalExecutor(folder=manifest_path.parent / "submitit")
     ex.update_parameters(timeout_min=7 * 24 * 60)
     show = sys.stderr.isatty() if progress is None else progress
