@@ -26,6 +26,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ._atomic import atomic_path
 from .circuit import RateRNN
 from .config import ExperimentConfig, config_from_dict
 from .seeding import generator as make_generator
@@ -85,10 +87,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def _remove_stale_temporaries(path: Path) -> None:
     """Delete temporary files of earlier exports to ``path`` whose writer no longer runs."""
     for tmp in path.parent.glob(f".{path.name}.tmp-*"):
@@ -104,20 +102,6 @@ def _remove_stale_temporaries(path: Path) -> None:
             tmp.unlink(missing_ok=True)
         except PermissionError:  # alive, someone else's
             pass
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# ------------------------------------------------------------------------------------ export
 
 
 def _chunk_trials(n_steps: int, n_units: int, with_states: bool) -> int:
@@ -155,7 +139,6 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
         RunFileError: ``path`` exists and ``force`` is not set.
         ValueError: an argument is out of range.
     """
-    import sys
 
     from .run import Run, load_run
     from .train import resolve_device
@@ -185,53 +168,50 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
     per_chunk = chunk_trials or _chunk_trials(n_steps, n_units, states)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
-    tmp = _tmp_path(path)
     show = sys.stderr.isatty() if progress is None else progress
-    try:
-        with h5py.File(tmp, "w", libver=("earliest", "v110")) as f:
-            _write_root(f, run)
-            _write_circuit(f.create_group("circuit"), net, config, env)
-            _write_history(f.create_group("history"), run.history)
-            f.create_group("analysis").attrs["note"] = _ascii(
-                "reserved for analysis results (neurobias analyze)")
-            trials = f.create_group("trials")
-            trials.attrs["dt_ms"] = config.circuit.dt_ms
-            trials.attrs["noise"] = _ascii("none: simulated noise-free")
-            dsets = _create_trial_datasets(trials, probe, n_trials, n_steps,
-                                           config.circuit.n_outputs)
-            act = f.create_group("activity")
-            act.attrs["dt_ms"] = config.circuit.dt_ms
-            names = (["rates"] if activity else []) + (["states"] if states else [])
-            for name in names:
-                dsets[name] = create_activity_dataset(act, name, (n_trials, n_steps, n_units),
-                                                      dtype, compression)
-            bar = tqdm(total=n_trials, disable=not show, desc="export", unit="trial",
-                       leave=False)
-            done = 0
-            with torch.no_grad():
-                while done < n_trials:
-                    k = min(per_chunk, n_trials - done)
-                    batch = env.test_batch(k, gen)
-                    if batch.n_steps != n_steps:
-                        raise ValueError(f"env produced trials of {batch.n_steps} steps after "
-                                         f"{n_steps}: exports need equal lengths")
-                    dev_batch = batch.to(dev)
-                    roll = net(dev_batch.inputs, dev_batch.context, return_states=states)
-                    sl = slice(done, done + k)
-                    _write_trial_chunk(dsets, sl, batch, roll.outputs)
-                    for name in names:
-                        write_activity(dsets[name], sl,
-                                       roll.rates if name == "rates" else roll.states)
-                    done += k
-                    bar.update(k)
-            bar.close()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=("earliest", "v110")) as f:
+        _write_root(f, run)
+        _write_circuit(f.create_group("circuit"), net, config, env)
+        _write_history(f.create_group("history"), run.history)
+        f.create_group("analysis").attrs["note"] = _ascii(
+            "reserved for analysis results (neurobias analyze)")
+        trials = f.create_group("trials")
+        trials.attrs["dt_ms"] = config.circuit.dt_ms
+        trials.attrs["noise"] = _ascii("none: simulated noise-free")
+        dsets = _create_trial_datasets(trials, probe, n_trials, n_steps,
+                                       config.circuit.n_outputs)
+        act = f.create_group("activity")
+        act.attrs["dt_ms"] = config.circuit.dt_ms
+        names = (["rates"] if activity else []) + (["states"] if states else [])
+        for name in names:
+            dsets[name] = create_activity_dataset(act, name, (n_trials, n_steps, n_units),
+                                                  dtype, compression)
+        bar = tqdm(total=n_trials, disable=not show, desc="export", unit="trial", leave=False)
+        done = 0
+        with torch.no_grad():
+            while done < n_trials:
+                k = min(per_chunk, n_trials - done)
+                batch = env.test_batch(k, gen)
+                if batch.n_steps > n_steps:  # trials of varying length: the time axis grows,
+                    n_steps = batch.n_steps  # earlier trials keep zeros (mask 0) as padding
+                    for ds in dsets.values():
+                        if ds.ndim == 3:
+                            ds.resize(n_steps, axis=1)
+                dev_batch = batch.to(dev)
+                roll = net(dev_batch.inputs, dev_batch.context, return_states=states)
+                outputs, rates, xs = roll.outputs, roll.rates, roll.states
+                if "length" in batch.conditions:  # zero the padding after each trial's end
+                    t = torch.arange(batch.n_steps, device=dev)[:, None]
+                    valid = (t < batch.conditions["length"].to(dev)[None, :])[..., None]
+                    outputs, rates = outputs * valid, rates * valid
+                    xs = xs * valid if xs is not None else None
+                sl = slice(done, done + k)
+                _write_trial_chunk(dsets, sl, batch, outputs)
+                for name in names:
+                    write_activity(dsets[name], sl, rates if name == "rates" else xs)
+                done += k
+                bar.update(k)
+        bar.close()
     return path
 
 
@@ -241,7 +221,8 @@ def create_activity_dataset(group: h5py.Group, name: str, shape: tuple[int, int,
     comp = {} if compression == "none" else (
         {"compression": "gzip", "compression_opts": 1} if compression == "gzip"
         else {"compression": "lzf"})
-    ds = group.create_dataset(name, shape=shape, dtype=dtype, chunks=(1, *shape[1:]), **comp)
+    ds = group.create_dataset(name, shape=shape, dtype=dtype, chunks=(1, *shape[1:]),
+                              maxshape=(shape[0], None, shape[2]), **comp)
     ds.attrs["dims"] = _ascii("trial,time,unit")
     ds.attrs["units"] = _ascii("rate r = m * phi(x), dimensionless" if name == "rates"
                                else "state x, dimensionless")
@@ -249,9 +230,13 @@ def create_activity_dataset(group: h5py.Group, name: str, shape: tuple[int, int,
 
 
 def write_activity(dset: h5py.Dataset, trials: slice, values_tbn: torch.Tensor) -> None:
-    """Write (time, trial, unit) values into the (trial, time, unit) dataset at ``trials``."""
+    """Write (time, trial, unit) values into the (trial, time, unit) dataset at ``trials``.
+
+    Fewer time steps than the dataset holds fill its first steps (the rest stays zero).
+    """
     dtype = getattr(torch, str(dset.dtype))
-    dset[trials] = values_tbn.transpose(0, 1).to("cpu", dtype).contiguous().numpy()
+    dset[trials, : values_tbn.shape[0]] = values_tbn.transpose(0, 1).to("cpu", dtype)\
+        .contiguous().numpy()
 
 
 def _write_root(f: h5py.File, run) -> None:
@@ -316,7 +301,8 @@ def _create_trial_datasets(g: h5py.Group, probe, n_trials: int, n_steps: int,
         width = {"inputs": probe.inputs.shape[2], "outputs": n_outputs}.get(
             name, probe.targets.shape[2])
         out[name] = g.create_dataset(name, shape=(n_trials, n_steps, width), dtype="float32",
-                                     chunks=(1, n_steps, max(width, 1)) if width else None)
+                                     chunks=(1, n_steps, max(width, 1)) if width else None,
+                                     maxshape=(n_trials, None, width) if width else None)
         out[name].attrs["dims"] = _ascii(f"trial,time,{units}")
     out["context"] = g.create_dataset("context", shape=(n_trials,), dtype="int64")
     out["context"].attrs["dims"] = _ascii("trial")
@@ -332,10 +318,11 @@ def _write_trial_chunk(dsets: dict, sl: slice, batch, outputs: torch.Tensor) -> 
     def tb(x):  # (time, trial, k) -> (trial, time, k), float32 numpy
         return x.transpose(0, 1).to("cpu", torch.float32).numpy()
 
-    dsets["inputs"][sl] = tb(batch.inputs)
-    dsets["targets"][sl] = tb(batch.targets)
-    dsets["outputs"][sl] = tb(outputs)
-    dsets["mask"][sl] = tb(batch.mask)
+    n_t = batch.n_steps
+    for name, value in (("inputs", batch.inputs), ("targets", batch.targets),
+                        ("outputs", outputs), ("mask", batch.mask)):
+        if value.shape[2]:
+            dsets[name][sl, :n_t] = tb(value)
     dsets["context"][sl] = batch.context.cpu().numpy()
     for key, value in batch.conditions.items():
         dsets[f"conditions/{key}"][sl] = value.cpu().numpy()

@@ -13,13 +13,13 @@ Every file is written to a temporary name and renamed when complete.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ._atomic import atomic_path
 from .circuit import RateRNN
 from .config import ConfigError, ExperimentConfig, config_from_dict
 from .envs.batch import Env
@@ -36,14 +36,8 @@ def build(config: ExperimentConfig) -> tuple[RateRNN, Env]:
 
 def write_json_atomic(data: Any, path: Path) -> None:
     """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 @dataclass

@@ -26,6 +26,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ._atomic import atomic_path
 from .config import ConfigError, apply_overrides, config_from_dict, parse_value
 from .run import write_json_atomic
 
@@ -387,11 +388,10 @@ def sweep_report(path: str | Path, *, metric: str | None = None, x: str | None =
     x = x or keys[0]
     by = by if by is not None else next((k for k in keys if k != x), None)
     columns = keys + ["seed", "run"] + metric_names
-    with open(path / ".report.csv.tmp", "w", newline="") as f:
+    with atomic_path(path / "report.csv") as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(path / ".report.csv.tmp", path / "report.csv")
     groups: dict[tuple, list[float]] = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in keys), []).append(float(r[metric]))

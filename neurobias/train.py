@@ -6,7 +6,6 @@ import copy
 import dataclasses
 import logging
 import math
-import os
 import pickle
 import sys
 import time
@@ -17,6 +16,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ._atomic import atomic_path
 from .circuit import RateRNN
 from .config import TrainConfig
 from .envs.batch import Env
@@ -90,25 +90,8 @@ def save_atomic(obj: Any, path: Path) -> None:
 
     A crash at any point leaves either the previous file or the new one, never half of one.
     """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # pragma: no cover - directories cannot be fsynced everywhere
-        pass
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _lr_lambda(cfg: TrainConfig):

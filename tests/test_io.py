@@ -184,3 +184,23 @@ def test_kill_9_leaves_no_file_or_the_previous_one(run, tmp_path):
     export(run, out, n_trials=2, force=True, progress=False)
     assert list(tmp_path.glob(".run.h5.tmp-*")) == []
     assert json.loads(json.dumps(load(out).summary)) == run.summary
+
+
+def test_trials_of_varying_length_are_padded_across_chunks(tmp_path):
+    from neurobias.config import config_from_dict
+
+    cfg = config_from_dict({
+        "circuit": {"n_units": 16},
+        "env": {"kind": "neurogym", "tasks": ["yang19.dm1-v0", "yang19.dms-v0"],
+                "eval_trials": 4},
+        "train": {"steps": 2, "batch_size": 4, "eval_every": 0}})
+    run = nb.train_run(cfg, tmp_path / "run", progress=False)
+    back = load(export(run, tmp_path / "r.h5", n_trials=9, chunk_trials=2, progress=False))
+    lengths = back.conditions["length"]
+    mask = back.trials["mask"][..., 0]
+    assert len(set(lengths.tolist())) > 1  # dm1 and dms trials differ in length
+    assert back.trials["inputs"].shape[1] == lengths.max()
+    for i, n in enumerate(lengths):  # valid steps are scored, the padding is zero
+        assert (mask[i, :n] > 0).all() and (mask[i, n:] == 0).all()
+        assert np.abs(back.activity()[i, n:]).sum() == 0
+        assert np.abs(back.activity()[i, :n]).sum() > 0
