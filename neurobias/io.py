@@ -464,14 +464,20 @@ def info(path: str | Path) -> str:
         lines.append("contexts " + ", ".join(_text(x) for x in c.attrs["contexts"]))
         lines.append("learned  " + ", ".join(_text(x) for x in c.attrs["trainable"]))
 
+        n_evals = []
+
         def visit(name, obj):
-            if isinstance(obj, h5py.Dataset) and not name.startswith("circuit"):
+            if name.startswith("history/evals/") and isinstance(obj, h5py.Dataset):
+                n_evals.append(obj.shape[0])
+            elif isinstance(obj, h5py.Dataset) and not name.startswith("circuit"):
                 dims = _text(obj.attrs.get("dims", b""))
                 comp = f" {obj.compression}" if obj.compression else ""
                 lines.append(f"  /{name:<28} {str(obj.shape):<22} {obj.dtype}{comp}  ({dims})")
 
         lines.append("datasets")
         f.visititems(visit)
+        if n_evals:
+            lines.append(f"  /history/evals/*  {len(n_evals)} metrics x {n_evals[0]} evaluations")
         summary = json.loads(_text(a["summary"]))
         lines.append("metrics  " + ", ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
