@@ -27,15 +27,15 @@ def learning_curve(history, metric: str | None = None):
 
     Args:
         history: a ``History``.
-        metric: name of an evaluation metric to overlay (default: "r2" when present).
+        metric: name of an evaluation metric to overlay (default: "r2" or "accuracy_mean").
     """
     fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
     ax.semilogy(history.step[: len(history.loss)], history.loss, color="0.3", lw=1, label="loss")
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss")
     evals = history.evals
-    if metric is None and evals and "r2" in evals[-1]:
-        metric = "r2"
+    if metric is None and evals:
+        metric = next((m for m in ("r2", "accuracy_mean") if m in evals[-1]), None)
     if metric and evals:
         ax2 = ax.twinx()
         ax2.plot([e["step"] for e in evals], [e[metric] for e in evals], "o-", color="tab:red",
