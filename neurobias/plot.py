@@ -30,7 +30,14 @@ def learning_curve(history, metric: str | None = None):
         metric: name of an evaluation metric to overlay (default: "r2" or "accuracy_mean").
     """
     fig, ax = plt.subplots(figsize=(6, 3.5), constrained_layout=True)
-    ax.semilogy(history.step[: len(history.loss)], history.loss, color="0.3", lw=1, label="loss")
+    steps = np.asarray(history.step[: len(history.loss)])
+    loss = np.asarray(history.loss)
+    ax.semilogy(steps, loss, color="0.8", lw=0.6, label="loss")
+    window = max(1, len(loss) // 60)
+    if window > 1:  # running mean: batches of different tasks have very different losses
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax.semilogy(steps[window - 1:], smooth, color="0.2", lw=1.4,
+                    label=f"running mean ({window} steps)")
     ax.set_xlabel("training step")
     ax.set_ylabel("training loss")
     evals = history.evals
