@@ -168,12 +168,13 @@ class EnvConfig:
 
         _check_choice("env.kind", self.kind, tuple(sorted(ENVS)))
         allowed = _env_parameters(ENVS[self.kind])
+        params = {}
         for key, value in self.params.items():
             if key not in allowed:
                 raise ConfigError(f"env.{key} is not a parameter of env '{self.kind}': allowed: "
                                   + ", ".join(sorted(allowed)))
-            _check_type(f"env.{key}", value, allowed[key])
-        object.__setattr__(self, "params", dict(self.params))
+            params[key] = _check_type(f"env.{key}", value, allowed[key])
+        object.__setattr__(self, "params", params)
 
     def build(self, dt_ms: float):
         """Instantiate the env with the circuit's time step."""

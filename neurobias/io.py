@@ -130,7 +130,8 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
         force: overwrite an existing file.
         progress: progress bar over trials (None: when stderr is a terminal).
         device: where to simulate (default: CUDA when available).
-        chunk_trials: trials simulated and written per chunk (default from the memory bound).
+        chunk_trials: trials simulated and written per chunk (default from the memory bound;
+            rounded down to a multiple of the number of tasks).
 
     Returns:
         The path written.
@@ -151,10 +152,10 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
                          + ", ".join(COMPRESSIONS))
     if not (isinstance(n_trials, int) and n_trials >= 1):
         raise ValueError(f"n_trials={n_trials!r} is invalid: must be an integer >= 1")
-    if path.exists() and not force:
-        raise RunFileError(f"{str(path)!r} already exists: use --force to overwrite it")
     if path.is_dir():
         raise RunFileError(f"{str(path)!r} is a folder: give a file name such as run.h5")
+    if path.exists() and not force:
+        raise RunFileError(f"{str(path)!r} already exists: use --force to overwrite it")
     if not isinstance(run, Run):
         run = load_run(run)
     dev = resolve_device(device)
@@ -165,7 +166,12 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
     probe = env.test_batch(1, make_generator(config.seed, "export"))
     n_steps = probe.n_steps
     n_units = net.n_units
-    per_chunk = chunk_trials or _chunk_trials(n_steps, n_units, states)
+    # the chunk size decides which trials are drawn: it depends on the circuit and the env only
+    # (not on --states), and is a multiple of the number of tasks so that trial k is of task
+    # k mod n_tasks
+    n_tasks = getattr(env, "n_tasks", 1)
+    per_chunk = chunk_trials or _chunk_trials(n_steps, n_units, True)
+    per_chunk = max(n_tasks, per_chunk // n_tasks * n_tasks)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
     show = sys.stderr.isatty() if progress is None else progress

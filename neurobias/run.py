@@ -84,12 +84,16 @@ def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = F
                                   "it with the spec it was started with")
     out.mkdir(parents=True, exist_ok=True)
     if force and not resume:
-        for name in (CHECKPOINT, "history.json", "summary.json"):
+        for name in (CHECKPOINT, "history.json", "summary.json", "run.h5"):
             (out / name).unlink(missing_ok=True)
-    write_json_atomic(config.to_dict(), saved_cfg)
+    continuing = resume and ckpt.exists()
+    if not continuing:
+        write_json_atomic(config.to_dict(), saved_cfg)
     net, env = build(config)
     history = fit(net, env, config.train, out_dir=out, resume=resume, progress=progress,
                   device=device)
+    if continuing:  # written only once fit has accepted the settings
+        write_json_atomic(config.to_dict(), saved_cfg)
     summary = {**history.final,
                "steps": history.step[-1] if history.step else 0,
                "seconds": round(history.seconds, 1),
@@ -110,7 +114,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
         config = config_from_dict(json.loads(cfg_path.read_text()))
     except json.JSONDecodeError as err:
         raise ConfigError(f"{str(cfg_path)!r} is damaged: {err}") from None
-    state = load_checkpoint(path / CHECKPOINT, device)
+    state = load_checkpoint(path / CHECKPOINT)
     net, env = build(config)
     net.load_state_dict(state["model"])
     net.to(device).eval()

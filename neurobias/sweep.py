@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 import os
+import socket
 import statistics
 import sys
 import time
@@ -57,6 +58,9 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
             raise ConfigError(f"--grid {key} has no values: give at least one, e.g. {key}=1,2")
         if key in grid:
             raise ConfigError(f"--grid {key} is given twice: list all its values in one --grid")
+        if key in ("seed", "name"):
+            raise ConfigError(f"--grid {key} is not allowed: use --seeds N for seeds; runs are "
+                              "named by their grid values")
         grid[key] = values
     return grid
 
@@ -89,7 +93,7 @@ def run_point(config: dict[str, Any], run_dir: str, threads: int) -> dict[str, A
     torch.set_num_threads(max(1, threads))
     lock = Path(run_dir) / "running.pid"
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    lock.write_text(str(os.getpid()))
+    lock.write_text(f"{socket.gethostname()}:{os.getpid()}")
     try:
         resume = (Path(run_dir) / "checkpoint.pt").exists()
         run = train_run(config_from_dict(config), run_dir, resume=resume, force=not resume,
@@ -99,13 +103,25 @@ def run_point(config: dict[str, Any], run_dir: str, threads: int) -> dict[str, A
         lock.unlink(missing_ok=True)
 
 
-def _alive(pid: int) -> bool:
+def _running_here(lock: Path) -> bool:
+    """Whether the run that wrote ``lock`` ("host:pid") is alive on this machine.
+
+    A lock from another host, or an unreadable one, does not count: on a cluster, job states
+    come from SLURM instead.
+    """
+    try:
+        host, _, pid_text = lock.read_text().strip().rpartition(":")
+        pid = int(pid_text)
+    except (OSError, ValueError):
+        return False
+    if host != socket.gethostname() or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # a process of another user: not our run
+        return False
     return True
 
 
@@ -135,25 +151,32 @@ def slurm_executor(folder: Path, *, partition: str | None = None, time_min: int 
 
 
 def parse_time_min(text: str | int) -> int:
-    """SLURM-style time ("90", "1:30:00", "2-00:00:00") in whole minutes."""
-    if isinstance(text, int):
+    """A SLURM time limit in whole minutes (rounded up).
+
+    Accepts SLURM's formats: "minutes", "minutes:seconds", "hours:minutes:seconds",
+    "days-hours", "days-hours:minutes" and "days-hours:minutes:seconds".
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
         minutes = text
     else:
         try:
-            days, _, rest = str(text).rpartition("-")
+            day_part, sep, rest = str(text).strip().partition("-")
+            if not sep:
+                day_part, rest = "0", day_part
+            days = int(day_part)
             parts = [int(p) for p in rest.split(":")]
-            if len(parts) == 1:
-                minutes = parts[0]
-            elif len(parts) == 2:
-                minutes = parts[0] * 60 + parts[1]
-            elif len(parts) == 3:
-                minutes = parts[0] * 60 + parts[1] + (1 if parts[2] else 0)
-            else:
+            if any(p < 0 for p in parts) or days < 0 or not 1 <= len(parts) <= 3:
                 raise ValueError
-            minutes += int(days or 0) * 24 * 60
+            if sep:  # days-hours[:minutes[:seconds]]
+                h, m, sec = (parts + [0, 0])[:3]
+            elif len(parts) == 3:  # hours:minutes:seconds
+                h, m, sec = parts
+            else:  # minutes[:seconds]
+                h, m, sec = 0, parts[0], (parts[1] if len(parts) == 2 else 0)
+            minutes = days * 1440 + h * 60 + m + (1 if sec else 0)
         except ValueError:
-            raise ConfigError(f"--slurm-time={text!r} is invalid: use minutes (90) or "
-                              "[D-]HH:MM:SS") from None
+            raise ConfigError(f"--slurm-time={text!r} is invalid: use minutes (90), "
+                              "HH:MM:SS or D-HH[:MM[:SS]]") from None
     if minutes < 1:
         raise ConfigError(f"--slurm-time={text!r} is invalid: must be at least one minute")
     return minutes
@@ -210,6 +233,9 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
         raise ConfigError(f"--jobs={jobs!r} is invalid: must be an integer >= 1")
     if not grid:
         raise ConfigError("a sweep needs at least one --grid KEY=V1,V2,...")
+    for key in grid:
+        if key in ("seed", "name"):
+            raise ConfigError(f"--grid {key} is not allowed: use --seeds N for seeds")
     out = Path(out)
     base_seed = int(spec.get("seed", 0))
     planned = []
@@ -249,7 +275,7 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
         if (run_dir / "summary.json").exists():
             entry["state"] = "finished"
             result.skipped.append(item["name"])
-        elif lock.exists() and _alive(int(lock.read_text() or 0)):
+        elif lock.exists() and _running_here(lock):
             entry["state"] = "running"
         elif executor == "slurm" and entry.get("state") in ("submitted", "running") and \
                 _slurm_active(out, entry.get("job_id")):

@@ -28,7 +28,8 @@ log = logging.getLogger("neurobias")
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "neurobias-checkpoint/1"
-# Settings that may differ between a run and its resumption without changing the result.
+# Settings that may differ between a run and its resumption without changing the result (the
+# device actually used is checked separately, as noise_device).
 _RESUME_FREE = {"eval_every", "checkpoint_every", "device"}
 
 
@@ -131,13 +132,15 @@ def _restore(state, net, opt, sched, gens) -> History:
     return History.from_dict(copy.deepcopy(state["history"]))
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by fit(); raises CheckpointError naming the file and problem."""
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a checkpoint written by fit() (tensors on the CPU); raises CheckpointError naming
+    the file and the problem."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        # on the CPU first: generator states must be CPU tensors; load_state_dict moves the rest
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as err:
         raise CheckpointError(f"checkpoint {str(path)!r} is damaged or not a checkpoint "
                               f"({type(err).__name__})") from None
@@ -190,12 +193,17 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     ckpt_path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
     if ckpt_path is not None:
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir, the folder holding the checkpoint")
+    settings = _settings(net, cfg, dev)
     if resume and ckpt_path is not None and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, dev)
-        _check_same_settings(state, net, cfg, ckpt_path)
+        state = load_checkpoint(ckpt_path)
+        _check_same_settings(state, settings, ckpt_path)
         history = _restore(state, net, opt, sched, gens)
         start = state["step"]
-    settings = _settings(net, cfg)
+        if start >= cfg.steps and history.final:  # finished already: nothing to do
+            net.eval()
+            return history
     good = _state(net, opt, sched, gens, history, start, settings)
     noisy = net.config.noise_rec > 0 or net.config.noise_in > 0
     show = sys.stderr.isatty() if progress is None else progress
@@ -263,6 +271,7 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
         history.message = f"trained {step} steps"
     done = good["step"] if stopped is not None else step
     history.final = _evaluate(net, env, seed)
+    history.evals = [e for e in history.evals if e["step"] != done]
     history.evals.append({"step": done, **history.final})
     if ckpt_path is not None and stopped is None:
         save_atomic(_state(net, opt, sched, gens, history, step, settings), ckpt_path)
@@ -279,18 +288,19 @@ def _evaluate(net: RateRNN, env: Env, seed: int) -> dict[str, float]:
         net.train(was_training)
 
 
-def _check_same_settings(state, net: RateRNN, cfg: TrainConfig, path: Path) -> None:
+def _check_same_settings(state, now: dict[str, Any], path: Path) -> None:
     saved = state.get("settings", {})
-    now = _settings(net, cfg)
     for key, value in now.items():
         if key in saved and saved[key] != value:
             raise CheckpointError(f"checkpoint {str(path)!r} was made with {key}={saved[key]!r}, "
                                   f"not {value!r}: resume with the same settings or a new folder")
 
 
-def _settings(net: RateRNN, cfg: TrainConfig) -> dict[str, Any]:
+def _settings(net: RateRNN, cfg: TrainConfig, device: torch.device) -> dict[str, Any]:
     out = {f"circuit.{k}": v for k, v in dataclasses.asdict(net.config).items()}
     out["circuit.seed"] = net.seed
+    # the noise stream lives on the device: CPU and CUDA streams differ
+    out["noise_device"] = device.type
     out.update({f"train.{k}": v for k, v in dataclasses.asdict(cfg).items()
                 if k not in _RESUME_FREE})
     return out

@@ -120,6 +120,7 @@ def test_slurm_sbatch_script(tmp_path, monkeypatch):
     (["circuit.n_units=16,abc"], "circuit.n_units='abc' is invalid: must be an integer"),
     (["circuit.mode=bias,weights"], "circuit.mode='weights' is invalid: allowed: bias"),
     (["circuit.n_units"], "expected KEY=V1,V2"),
+    (["seed=1,2"], "--grid seed is not allowed: use --seeds"),
 ])
 def test_bad_grid_one_line_nothing_submitted(tmp_path, capsys, grid, match):
     argv = ["sweep", SINE, "--out", str(tmp_path / "sw")]
@@ -140,5 +141,8 @@ def test_other_errors(tmp_path, capsys):
     with pytest.raises(nb.ConfigError, match="--slurm-time='soon' is invalid"):
         parse_time_min("soon")
     assert parse_time_min("1-00:00:00") == 1440 and parse_time_min("45") == 45
+    assert parse_time_min("30:00") == 30 and parse_time_min("1:30:00") == 90
+    assert parse_time_min("1-12") == 2160 and parse_time_min("2-01:30") == 2970
+    assert parse_time_min("10:30") == 11  # minutes:seconds, rounded up
     assert main(["sweep-report", str(tmp_path / "nothing")]) == 2
     assert "is not a sweep folder" in capsys.readouterr().err

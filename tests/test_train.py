@@ -121,3 +121,26 @@ def test_mask_mode_anneals_and_learns():
     assert float(net.mask_beta) == pytest.approx(20.0)
     assert hist.loss[-1] < hist.loss[0]
     assert not net.training  # fit leaves the circuit in eval mode: hard masks
+
+
+def test_resuming_a_finished_run_changes_nothing(tmp_path):
+    cfg = nb.TrainConfig(steps=6, batch_size=2, eval_every=3, checkpoint_every=3)
+    first = nb.fit(small(), ENV, cfg, out_dir=tmp_path, progress=False)
+    again = nb.fit(small(), ENV, cfg, out_dir=tmp_path, resume=True, progress=False)
+    assert [e["step"] for e in again.evals] == [3, 6] == [e["step"] for e in first.evals]
+    assert again.loss == first.loss
+    with pytest.raises(ValueError, match="resume=True needs out_dir"):
+        nb.fit(small(), ENV, cfg, resume=True, progress=False)
+
+
+def test_a_refused_resume_leaves_the_run_folder_as_it_was(tmp_path):
+    from neurobias.config import config_from_dict
+
+    spec = {"circuit": {"n_units": 16}, "env": {"kind": "sine", "duration_ms": 200.0},
+            "train": {"steps": 4, "eval_every": 0}}
+    nb.train_run(config_from_dict(spec), tmp_path, progress=False)
+    before = (tmp_path / "config.json").read_text()
+    spec["train"]["lr"] = 0.5
+    with pytest.raises(nb.train.CheckpointError, match="was made with train.lr=0.01"):
+        nb.train_run(config_from_dict(spec), tmp_path, resume=True, progress=False)
+    assert (tmp_path / "config.json").read_text() == before

@@ -166,7 +166,7 @@ class NeuroGymEnv(Env):
     """
 
     def __init__(self, dt_ms: float = 20.0,
-                 tasks: tuple[str, ...] = ("PerceptualDecisionMaking-v0",),
+                 tasks: str | tuple[str, ...] = ("PerceptualDecisionMaking-v0",),
                  timing: dict | None = None, task_weights: tuple[float, ...] | None = None,
                  rule_input: bool = False, decision_weight: float = 1.0, loss: str = "ce",
                  eval_trials: int = 128, env_kwargs: dict | None = None):
