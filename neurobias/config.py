@@ -20,6 +20,7 @@ import inspect
 import json
 import math
 import sys
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -249,7 +250,7 @@ def _check_type(name: str, value: Any, tp: Any) -> Any:
     if tp is Any:
         return value
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None

@@ -23,6 +23,7 @@ crash or a kill leaves either no file or the previous complete one.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib
 import json
 import os
 import platform
@@ -81,7 +82,7 @@ def _versions() -> dict[str, str]:
            "torch": torch.__version__, "numpy": np.__version__, "h5py": h5py.__version__}
     for name in ("scipy", "neurogym", "gymnasium"):
         try:
-            out[name] = __import__(name).__version__
+            out[name] = importlib.import_module(name).__version__
         except Exception:  # noqa: BLE001 - an optional package may fail to import in many ways
             pass
     return out

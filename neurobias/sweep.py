@@ -241,8 +241,7 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
     planned = []
     for point in _points(grid):
         for k in range(seeds):
-            overrides = [f"{key}={json.dumps(v) if isinstance(v, str) else _toml(v)}"
-                         for key, v in point.items()]
+            overrides = [f"{key}={_toml(v)}" for key, v in point.items()]
             overrides.append(f"seed={base_seed + k}")
             try:  # validates every point before anything is submitted
                 cfg = config_from_dict(apply_overrides(spec, overrides))
@@ -292,6 +291,7 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
 
 
 def _toml(value: Any) -> str:
+    """A grid value as TOML text for an override (strings quoted, booleans lower-case)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return json.dumps(value)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..analysis.metrics import r2_score
 from .batch import Env, TrialBatch
 
 __all__ = ["NeuroGymEnv", "supervised_env_ids", "task_name"]
@@ -320,8 +321,6 @@ class NeuroGymEnv(Env):
             y = net(batch.inputs, batch.context).outputs
             losses.append(float(self.loss(y, batch)))
             if self.regression:
-                from ..analysis.metrics import r2_score
-
                 out[f"r2/{name}"] = r2_score(y, batch.targets, batch.mask)
                 continue
             s = self.score(y, batch)
