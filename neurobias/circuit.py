@@ -277,7 +277,8 @@ class RateRNN(nn.Module):
         return self.x0.expand(batch, self.n_units)
 
     def forward(self, inputs: torch.Tensor, context, *, x0: torch.Tensor | None = None,
-                noise: torch.Generator | None = None, return_states: bool = False) -> Rollout:
+                noise: torch.Generator | None = None, return_states: bool = False,
+                silence: torch.Tensor | None = None) -> Rollout:
         """Run the circuit over a batch of trials.
 
         Args:
@@ -286,6 +287,8 @@ class RateRNN(nn.Module):
             x0: (trial, unit) initial state; default the circuit's x0.
             noise: a generator for the recurrent and input noise; None runs noise-free.
             return_states: also return the states x.
+            silence: (unit,) bool tensor of units whose rates are clamped to 0 (a lesion: they
+                neither drive other units nor the readout); None silences none.
 
         Returns:
             Rollout(outputs (time, trial, n_outputs), rates (time, trial, unit), states).
@@ -308,6 +311,13 @@ class RateRNN(nn.Module):
             drive = drive + math.sqrt(2.0 * a) * c.noise_rec * torch.randn(
                 drive.shape, generator=noise, device=drive.device, dtype=drive.dtype)
         mask = self.unit_mask(ctx)
+        if silence is not None:
+            silence = torch.as_tensor(silence, device=inputs.device)
+            if silence.shape != (c.n_units,) or silence.dtype != torch.bool:
+                raise ValueError(f"silence must be a bool tensor of shape ({c.n_units},), got "
+                                 f"{silence.dtype} {tuple(silence.shape)}")
+            keep = (~silence).to(drive.dtype).expand(n_b, c.n_units)
+            mask = keep if mask is None else mask * keep
         x = self.initial_state(n_b) if x0 is None else x0
         if n_t == 0:
             empty = inputs.new_zeros(0, n_b, c.n_units)

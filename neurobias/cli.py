@@ -55,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     e.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    a = sub.add_parser("analyze", help="analyse a run: task variance, clusters, fixed points; "
+                       "results into RUN_DIR/run.h5 (/analysis), figures into RUN_DIR/figures")
+    a.add_argument("run_dir", help="a folder written by `neurobias train`")
+    a.add_argument("--trials", type=int, default=256,
+                   help="test trials to export if RUN_DIR/run.h5 does not exist yet (256)")
+    a.add_argument("--starts", type=int, default=128,
+                   help="starting states per context for the fixed-point search (128)")
+    a.add_argument("--shuffles", type=int, default=1000,
+                   help="size of the shuffled-unit null (1000)")
+    a.add_argument("--no-lesions", action="store_true", help="skip the cluster lesions")
+    a.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     i = sub.add_parser("info", help="summarise an HDF5 run file")
     i.add_argument("file", help="a run.h5 written by `neurobias export`")
 
@@ -122,6 +134,53 @@ def _export(args) -> int:
     return 0
 
 
+def _analyze(args) -> int:
+    from .analyze import analyze_run, write_analysis
+    from .plot_analysis import analysis_figures
+    from .run import load_run
+
+    for name, value in (("--trials", args.trials), ("--starts", args.starts)):
+        if value < 1:
+            raise ConfigError(f"{name}={value} is invalid: must be an integer >= 1")
+    if args.shuffles < 0:
+        raise ConfigError(f"--shuffles={args.shuffles} is invalid: must be an integer >= 0")
+    run_dir = Path(args.run_dir)
+    result = analyze_run(run_dir, n_trials=args.trials, fixed_point_starts=args.starts,
+                         n_shuffles=args.shuffles, lesions=not args.no_lesions,
+                         progress=False if args.no_progress else None)
+    print(write_analysis(result, run_dir / "run.h5"))
+    print(_analysis_summary(result))
+    for path in analysis_figures(result, load_run(run_dir).net, run_dir / "figures"):
+        print(path)
+    return 0
+
+
+def _analysis_summary(r) -> str:
+    lines = []
+    if r.clustering is not None:
+        c = r.clustering
+        lines.append(f"clusters: k={c.n_clusters_}, silhouette {c.silhouette_:.3f}, "
+                     f"{int(c.kept_.sum())} of {len(c.kept_)} units clustered; preferred task "
+                     "per cluster: " + ", ".join(r.tasks[p] for p in c.preferred_))
+    if r.bias_variance is not None:
+        bv = r.bias_variance
+        lines.append("bias-variance Spearman rho per task: " + ", ".join(
+            f"{t} {v:+.2f}" for t, v in zip(r.tasks, bv.rho_context, strict=True)))
+        if len(bv.rho_cluster):
+            lines.append("mean per-unit rho per cluster (shuffle p): " + ", ".join(
+                f"{k}: {v:+.2f} ({p:.3f})" for k, (v, p) in
+                enumerate(zip(bv.rho_cluster, bv.p_shuffle_cluster, strict=True))))
+    if r.lesions is not None:
+        worst = r.lesions.change.min(1) if len(r.lesions.change) else []
+        lines.append("largest accuracy drop per cluster lesion: " + ", ".join(
+            f"{k}: {v:+.2f}" for k, v in enumerate(worst)))
+    lines.append("fixed points (stable/all) per task: " + ", ".join(
+        f"{t} {int(fp.stable.sum())}/{len(fp)}" for t, fp in r.fixed_points.items()))
+    lines.append(f"participation ratio (all tasks): {r.pca_all.participation_ratio:.2f}")
+    lines += [f"note: {n}" for n in r.notes]
+    return "\n".join(lines)
+
+
 def _info(args) -> int:
     from .io import info
 
@@ -169,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="neurobias: %(message)s")
     try:
         commands = {"train": _train, "plot": _plot, "export": _export, "info": _info,
+                    "analyze": _analyze,
                     "sweep": _sweep, "sweep-report": _sweep_report}
         return commands[args.command](args)
     except (ConfigError, CheckpointError, RunFileError) as err:

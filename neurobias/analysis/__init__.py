@@ -1,5 +1,23 @@
-"""Pure analysis functions: arrays in, arrays or small dataclasses out."""
+"""Pure analysis functions: arrays in, arrays or small dataclasses out (no plotting, no files).
 
+* ``task_variance``, ``fractional_variance``: Yang et al. (2019) task variance.
+* ``SelectivityClustering``: k-means of task-variance profiles, k by silhouette.
+* ``bias_variance_correlation``: learned tonic input against task variance (Spearman).
+* ``lesion_clusters``: silence each cluster, score each task.
+* ``find_fixed_points``: fixed and slow points per context with their Jacobian spectra.
+* ``pca``, ``participation_ratio``, ``jacobian_spectrum``: population structure.
+"""
+
+from .clustering import SelectivityClustering
+from .fixed_points import FixedPoints, deduplicate, find_fixed_points
+from .lesions import LesionResult, Lesioned, evaluate_lesion, lesion_clusters
 from .metrics import r2_score
+from .population import PCA, condition_average, jacobian_spectrum, participation_ratio, pca
+from .tonic import BiasVariance, bias_variance_correlation, spearman
+from .variance import epoch_window, fractional_variance, task_variance, task_variance_by_epoch
 
-__all__ = ["r2_score"]
+__all__ = ["r2_score", "task_variance", "task_variance_by_epoch", "epoch_window",
+           "fractional_variance", "SelectivityClustering", "bias_variance_correlation",
+           "BiasVariance", "spearman", "find_fixed_points", "FixedPoints", "deduplicate",
+           "Lesioned", "evaluate_lesion", "lesion_clusters", "LesionResult", "PCA", "pca",
+           "condition_average", "participation_ratio", "jacobian_spectrum"]

@@ -91,6 +91,7 @@ class _Trial:
     dec_start: int
     dec_end: int  # exclusive
     info: dict[str, Any]
+    periods: dict[str, tuple[int, int]]  # period name -> (first step, end step exclusive)
 
 
 class _Task:
@@ -146,7 +147,8 @@ class _Task:
             dec = (int(starts[last]), int(ends[last]))
         if dec[1] <= dec[0]:
             dec = (len(gt) - 1, len(gt))
-        return _Trial(ob, gt, dec[0], dec[1], dict(info or {}))
+        periods = {str(k): (int(starts[k]), int(ends[k])) for k in starts if k in ends}
+        return _Trial(ob, gt, dec[0], dec[1], dict(info or {}), periods)
 
 
 class NeuroGymEnv(Env):
@@ -243,6 +245,7 @@ class NeuroGymEnv(Env):
                                               "decision_end": [], "ground_truth": [],
                                               "length": []}
         numeric: dict[str, list[float]] = {}
+        epochs: dict[str, list[int]] = {}
         for i, (tr, task) in enumerate(zip(trials, task_idx, strict=True)):
             length = len(tr.gt)
             inputs[:length, i, : tr.ob.shape[1]] = torch.from_numpy(tr.ob)
@@ -258,6 +261,12 @@ class NeuroGymEnv(Env):
             conditions["length"].append(length)
             last = tr.gt[tr.dec_end - 1]
             conditions["ground_truth"].append(float(np.asarray(last).reshape(-1)[0]))
+            for period, (first, end) in tr.periods.items():  # epoch bounds, -1 where absent
+                for key, value in ((f"start_{period}", first), (f"end_{period}", end)):
+                    epochs.setdefault(key, [-1] * i).append(value)
+            for values in epochs.values():
+                if len(values) < i + 1:
+                    values.append(-1)
             for key, value in tr.info.items():
                 if isinstance(value, (int, float, np.integer, np.floating, bool)) and \
                         key not in conditions:
@@ -271,6 +280,7 @@ class NeuroGymEnv(Env):
         conds = {k: torch.tensor(v, dtype=torch.long if k != "ground_truth" else torch.float32)
                  for k, v in conditions.items()}
         conds.update({k: torch.tensor(v, dtype=torch.float64) for k, v in numeric.items()})
+        conds.update({k: torch.tensor(v, dtype=torch.long) for k, v in epochs.items()})
         return TrialBatch(inputs, targets, mask, context, conds)
 
     # ------------------------------------------------------------------ loss and scores
@@ -356,7 +366,10 @@ class NeuroGymEnv(Env):
 
 
 def _merge(batches: list[TrialBatch], order: list[tuple[int, int]], n_out: int) -> TrialBatch:
-    """Interleave trials of several batches (padding time to the longest)."""
+    """Interleave trials of several batches (padding time to the longest).
+
+    A condition some batches lack is filled with -1 (integer) or NaN (float) for their trials.
+    """
     n_t = max(b.n_steps for b in batches)
 
     def pad(x):
@@ -366,7 +379,16 @@ def _merge(batches: list[TrialBatch], order: list[tuple[int, int]], n_out: int) 
     targets = torch.stack([pad(batches[k].targets)[:, i] for k, i in order], 1)
     mask = torch.stack([pad(batches[k].mask)[:, i] for k, i in order], 1)
     context = torch.stack([batches[k].context[i] for k, i in order])
-    keys = set.intersection(*(set(b.conditions) for b in batches))
-    conds = {key: torch.stack([batches[k].conditions[key][i] for k, i in order])
-             for key in sorted(keys)}
+    kinds = {}
+    for b in batches:
+        for key, value in b.conditions.items():
+            kinds.setdefault(key, value.dtype)
+
+    def cond(k: int, i: int, key: str) -> torch.Tensor:
+        if key in batches[k].conditions:
+            return batches[k].conditions[key][i].to(kinds[key])
+        fill = -1 if not kinds[key].is_floating_point else float("nan")
+        return torch.tensor(fill, dtype=kinds[key])
+
+    conds = {key: torch.stack([cond(k, i, key) for k, i in order]) for key in sorted(kinds)}
     return TrialBatch(inputs, targets, mask, context, conds)
