@@ -1,4 +1,5 @@
-# make demo   train tasks/multitask.toml (8 cognitive tasks, bias-only), its figures and run.h5
+# make demo   train tasks/multitask.toml (8 cognitive tasks, bias-only), its figures, run.h5 and
+#             its analysis (task variance, clusters, tonic input vs selectivity, fixed points)
 # make demo-sine   the same for the sine generator (half a minute)
 # make test   the default test suite (a few minutes on 2 cores)
 # make test-slow   the long training tests (the issue's must-show numbers)
@@ -20,6 +21,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/neurobias train tasks/multitask.toml --out runs/multitask --force
 	$(VENV)/bin/neurobias plot runs/multitask
 	$(VENV)/bin/neurobias export runs/multitask -o runs/multitask/run.h5 --trials 256 --force
+	$(VENV)/bin/neurobias analyze runs/multitask
 	$(VENV)/bin/neurobias info runs/multitask/run.h5
 
 demo-sine: $(VENV)/.installed
@@ -37,6 +39,7 @@ test-slow: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/export.py
+	$(PY) benchmarks/fixed_points.py --reference-starts 64
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check neurobias tests benchmarks

@@ -66,7 +66,8 @@ def _trial_window(cond: dict[str, np.ndarray], n_steps: int, n_trials: int) -> n
     return A.epoch_window(start, end, n_steps)
 
 
-def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts: int = 128,
+def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts: int = 64,
+                fixed_point_iters: int = 1000, fixed_point_max: int = 8, slow_tol: float = 0.1,
                 n_shuffles: int = 1000, k_range: tuple[int, int] = (2, 20),
                 threshold: float = 1e-3, lesions: bool = True, seed: int = 0,
                 progress: bool | None = None) -> RunAnalysis:
@@ -77,6 +78,10 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
             ``n_trials`` trials if missing.
         n_trials: trials to export when there is no run.h5 yet.
         fixed_point_starts: starting states per context for the fixed-point search.
+        fixed_point_iters: descent iterations of that search.
+        fixed_point_max: distinct points kept per context (lowest q first).
+        slow_tol: q under which a point that is not fixed is kept as a slow point (q is
+            1/2 ||tau F||^2, in units of x squared).
         n_shuffles: size of the shuffled-unit null of the bias-variance correlation.
         k_range: cluster numbers tried.
         threshold: summed task variance below which a unit is not clustered.
@@ -154,8 +159,9 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
         length = int(cond["length"][sel[0]]) if "length" in cond else n_t
         pool = states[:length, torch.from_numpy(sel)]
         fps[name] = A.find_fixed_points(net, c, inputs=inputs_tbi[0, sel[0]], states=pool,
-                                        n_starts=fixed_point_starts, keep_slow=False,
-                                        seed=seed)
+                                        n_starts=fixed_point_starts, keep_slow=True,
+                                        slow_tol=slow_tol, max_iters=fixed_point_iters,
+                                        max_points=fixed_point_max, seed=seed)
     bar.update()
 
     # population structure
@@ -239,6 +245,7 @@ def _write(g: h5py.Group, r: RunAnalysis) -> None:
         _dataset(h, "eigenvalues", pts.eigenvalues.cpu().numpy(), "point,eigenvalue")
         _dataset(h, "stable", pts.stable.cpu().numpy(), "point")
         _dataset(h, "stable_discrete", pts.stable_discrete.cpu().numpy(), "point")
+        _dataset(h, "slow", pts.slow.cpu().numpy(), "point")
         _dataset(h, "inputs", pts.inputs.cpu().numpy(), "input")
         h.attrs["context"] = pts.context
         h.attrs["n_starts"] = pts.n_starts

@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("run_dir", help="a folder written by `neurobias train`")
     a.add_argument("--trials", type=int, default=256,
                    help="test trials to export if RUN_DIR/run.h5 does not exist yet (256)")
-    a.add_argument("--starts", type=int, default=128,
-                   help="starting states per context for the fixed-point search (128)")
+    a.add_argument("--starts", type=int, default=64,
+                   help="starting states per context for the fixed-point search (64)")
     a.add_argument("--shuffles", type=int, default=1000,
                    help="size of the shuffled-unit null (1000)")
     a.add_argument("--no-lesions", action="store_true", help="skip the cluster lesions")
@@ -174,8 +174,9 @@ def _analysis_summary(r) -> str:
         worst = r.lesions.change.min(1) if len(r.lesions.change) else []
         lines.append("largest accuracy drop per cluster lesion: " + ", ".join(
             f"{k}: {v:+.2f}" for k, v in enumerate(worst)))
-    lines.append("fixed points (stable/all) per task: " + ", ".join(
-        f"{t} {int(fp.stable.sum())}/{len(fp)}" for t, fp in r.fixed_points.items()))
+    lines.append("fixed points (stable/all) and slow points per task: " + ", ".join(
+        f"{t} {int((fp.stable & ~fp.slow).sum())}/{int((~fp.slow).sum())} + "
+        f"{int(fp.slow.sum())} slow" for t, fp in r.fixed_points.items()))
     lines.append(f"participation ratio (all tasks): {r.pca_all.participation_ratio:.2f}")
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)

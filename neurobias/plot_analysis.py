@@ -133,23 +133,31 @@ def fixed_points_pca(fixed_points, trajectories, pca, phi):
             ok = np.isfinite(p).all(1)
             ax.plot(p[ok, 0], p[ok, 1], color="0.7", lw=0.8)
         fp = fixed_points[name]
+        slow = fp.slow.cpu().numpy()
+        st = fp.stable.cpu().numpy() & ~slow
+        un = ~fp.stable.cpu().numpy() & ~slow
         if len(fp):
             pts = pca.transform(phi(fp.x).cpu().numpy())
-            st = fp.stable.cpu().numpy()
             ax.scatter(pts[st, 0], pts[st, 1], s=40, color="tab:green", edgecolor="k", lw=0.6,
-                       zorder=3, label="stable")
-            ax.scatter(pts[~st, 0], pts[~st, 1], s=40, facecolor="none", edgecolor="tab:red",
-                       lw=1.2, zorder=3, label="unstable")
-        ax.set_title(f"{name}: {int(fp.stable.sum())} stable, {int((~fp.stable).sum())} "
-                     "unstable", fontsize=8)
+                       zorder=3, label="stable fixed point")
+            ax.scatter(pts[un, 0], pts[un, 1], s=40, facecolor="none", edgecolor="tab:red",
+                       lw=1.2, zorder=3, label="unstable fixed point")
+            ax.scatter(pts[slow, 0], pts[slow, 1], s=30, marker="x", color="tab:purple",
+                       zorder=3, label="slow point")
+        ax.set_title(f"{name}: {int(st.sum())} stable, {int(un.sum())} unstable, "
+                     f"{int(slow.sum())} slow", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=7, loc="best")
+    handles = [h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]]
+    labels = [lab for ax in axes.flat for lab in ax.get_legend_handles_labels()[1]]
+    unique = dict(zip(labels, handles, strict=True))
+    if unique:
+        fig.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
     for ax in axes[-1]:
         ax.set_xlabel(f"PC1 ({pca.explained[0]:.0%})", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel(f"PC2 ({pca.explained[1]:.0%})", fontsize=8)
-    fig.suptitle("fixed points per context (fixation-period input), rates on the top PCs",
-                 fontsize=9)
+    fig.suptitle("fixed and slow points per context (fixation-period input), rates on the "
+                 "top PCs; grey: condition-averaged trajectories", fontsize=9)
     return fig
 
 

@@ -10,7 +10,7 @@
 
 from .clustering import SelectivityClustering
 from .fixed_points import FixedPoints, deduplicate, find_fixed_points
-from .lesions import LesionResult, Lesioned, evaluate_lesion, lesion_clusters
+from .lesions import Lesioned, LesionResult, evaluate_lesion, lesion_clusters
 from .metrics import r2_score
 from .population import PCA, condition_average, jacobian_spectrum, participation_ratio, pca
 from .tonic import BiasVariance, bias_variance_correlation, spearman

@@ -153,12 +153,12 @@ def deduplicate(x: torch.Tensor, q: torch.Tensor, tol: float) -> torch.Tensor:
     return order[torch.tensor(kept, dtype=torch.long)]
 
 
-def _starts(circuit, field_: _Field, states, n_starts: int, noise_std: float,
+def _starts(circuit, field_: _Field, states, n_starts: int | None, noise_std: float,
             gen: torch.Generator, dtype, device) -> torch.Tensor:
     n = circuit.n_units
     if states is None:  # the circuit's own trajectories under the constant input
         x = circuit.x0.detach().to(device, dtype) + torch.randn(
-            n_starts, n, generator=gen, dtype=dtype).to(device)
+            n_starts or 256, n, generator=gen, dtype=dtype).to(device)
         pool = []
         a = circuit.config.alpha
         for t in range(100):
@@ -171,9 +171,13 @@ def _starts(circuit, field_: _Field, states, n_starts: int, noise_std: float,
         raise ValueError("states hold NaN or infinite values: give finite circuit states")
     if len(states) == 0:
         raise ValueError("states is empty: give at least one circuit state")
-    idx = torch.randint(0, len(states), (n_starts,), generator=gen).to(device)
-    noise = noise_std * torch.randn(n_starts, n, generator=gen, dtype=dtype).to(device)
-    return states[idx] + noise
+    if n_starts is None:  # every given state once
+        chosen = states
+    else:
+        chosen = states[torch.randint(0, len(states), (n_starts,), generator=gen).to(device)]
+    if noise_std == 0:
+        return chosen.clone()
+    return chosen + noise_std * torch.randn(chosen.shape, generator=gen, dtype=dtype).to(device)
 
 
 def _eigs_arpack(field_: _Field, x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,9 +206,9 @@ def _eigs_arpack(field_: _Field, x: torch.Tensor, k: int) -> tuple[torch.Tensor,
 
 @torch.no_grad()
 def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_names=None,
-                      n_starts: int = 256, noise_std: float = 0.01, tol: float = 1e-12,
+                      n_starts: int | None = 256, noise_std: float = 0.01, tol: float = 1e-12,
                       slow_tol: float = 1e-4, keep_slow: bool = False, max_iters: int = 3000,
-                      descent_tol: float = 1e-6,
+                      descent_tol: float = 1e-4, max_points: int | None = None,
                       lr: float = 0.05, newton_iters: int = 20, dedup_tol: float = 1e-3,
                       eig: str = "full", n_eig: int = 10, dtype=torch.float64,
                       device=None, seed: int = 0) -> FixedPoints:
@@ -219,12 +223,15 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
             of this context). Default: 100 steps of the circuit's own dynamics under ``inputs``
             from x0 plus unit Gaussian perturbations.
         context_names: names of the contexts, to accept ``context`` by name.
-        n_starts: starting states (drawn with replacement from ``states``).
+        n_starts: starting states, drawn with replacement from ``states``; None starts once
+            from every given state.
         noise_std: standard deviation of the Gaussian noise added to each start (units of x).
         tol: q below which a point is a fixed point.
         slow_tol: candidates with q below this are polished and de-duplicated; with
             ``keep_slow`` those that stay above ``tol`` are returned as slow points.
         keep_slow: also return slow points (``slow`` is True for them).
+        max_points: keep only this many distinct points, those with the lowest q (None: all);
+            bounds the cost of the eigenvalues when a circuit has many slow points.
         max_iters: Adam iterations at most.
         descent_tol: a start stops descending once q is below this and is left to Newton.
         lr: Adam learning rate (units of x per iteration).
@@ -244,7 +251,12 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
     ctx = resolve_context(context, c.n_contexts, context_names)
     if eig not in EIG_METHODS:
         raise ValueError(f"eig={eig!r} is invalid: allowed: " + ", ".join(EIG_METHODS))
-    for name, value, low in (("n_starts", n_starts, 1), ("max_iters", max_iters, 0),
+    if n_starts is not None and not (isinstance(n_starts, int) and n_starts >= 1):
+        raise ValueError(f"n_starts={n_starts!r} is invalid: must be an integer >= 1 or None")
+    if max_points is not None and not (isinstance(max_points, int) and max_points >= 1):
+        raise ValueError(f"max_points={max_points!r} is invalid: must be an integer >= 1 or "
+                         "None")
+    for name, value, low in (("max_iters", max_iters, 0),
                              ("newton_iters", newton_iters, 0), ("n_eig", n_eig, 1)):
         if not (isinstance(value, int) and value >= low):
             raise ValueError(f"{name}={value!r} is invalid: must be an integer >= {low}")
@@ -268,18 +280,25 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
 
     # 1. descent: Adam on q, batched, analytic gradient, on the starts still descending; each
     # start has its own step size, halved (and the step undone) when q rises, grown by 5% when
-    # it falls. A start stops at q < descent_tol (Newton takes over) or when its step vanishes.
+    # it falls. A start stops at q < descent_tol (Newton takes over), when its step vanishes or
+    # when it has stalled (at a slow point).
     t0 = time.perf_counter()
     x = _starts(circuit, fld, states, n_starts, noise_std, gen, dtype, dev)
+    n_started = len(x)
     m = torch.zeros_like(x)
     v = torch.zeros_like(x)
     b1, b2, eps = 0.9, 0.999, 1e-16
     rate = torch.full((len(x), 1), float(lr), dtype=dtype, device=dev)
     g = fld.g(x)
     q = fld.q(g)
+    going = torch.ones(len(x), dtype=torch.bool, device=dev)
+    q_before = q.clone()
     it = 0
     for it in range(1, max_iters + 1):
-        idx = ((q >= descent_tol) & (rate[:, 0] > lr * 1e-9)).nonzero().squeeze(1)
+        if it % 200 == 0:  # a start that gained less than 1% in 200 iterations has stalled
+            going &= q < 0.99 * q_before
+            q_before = q.clone()
+        idx = (going & (q >= descent_tol) & (rate[:, 0] > lr * 1e-9)).nonzero().squeeze(1)
         if len(idx) == 0:
             break
         xa, ga, qa = x[idx], g[idx], q[idx]
@@ -303,7 +322,9 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
     t0 = time.perf_counter()
     cand = q < slow_tol
     x, q = x[cand], q[cand]
-    keep = deduplicate(x, q, dedup_tol).to(x.device)
+    # candidates still this far from convergence are merged more loosely; Newton then
+    # separates what must stay apart and the final pass uses dedup_tol
+    keep = deduplicate(x, q, 10 * dedup_tol if newton_iters else dedup_tol).to(x.device)
     x, q = x[keep], q[keep]
     seconds["dedup"] = time.perf_counter() - t0
 
@@ -330,9 +351,13 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
         keep = deduplicate(x, q, dedup_tol).to(x.device)
         x, q = x[keep], q[keep]
     seconds["newton"] = time.perf_counter() - t0
+    order = torch.argsort(q)
+    x, q = x[order], q[order]
     slow = q >= tol
     if not keep_slow:
         x, q, slow = x[~slow], q[~slow], slow[~slow]
+    if max_points is not None:
+        x, q, slow = x[:max_points], q[:max_points], slow[:max_points]
 
     # 4. linearisation
     t0 = time.perf_counter()
@@ -353,5 +378,5 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
         stable_d = torch.zeros(len(x), dtype=torch.bool, device=dev)
     seconds["eig"] = time.perf_counter() - t0
     return FixedPoints(x=x, q=q, eigenvalues=lam, stable=stable, stable_discrete=stable_d,
-                       slow=slow, context=ctx, inputs=u, n_starts=n_starts, seconds=seconds,
+                       slow=slow, context=ctx, inputs=u, n_starts=n_started, seconds=seconds,
                        iterations=iterations)
