@@ -42,7 +42,7 @@ def variance_matrix(clustering, tasks):
         ax.text(-0.7, s + (labels == k).sum() / 2, str(k), ha="right", va="center", fontsize=7)
     ax.set_xticks(range(len(tasks)), tasks, rotation=60, ha="right", fontsize=8)
     ax.set_yticks([])
-    ax.set_ylabel(f"{len(order)} units, sorted by cluster")
+    ax.set_ylabel(f"{len(order)} units, sorted by cluster", labelpad=16)
     fig.colorbar(im, ax=ax, label="task variance / unit max", shrink=0.6)
     ax.set_title(f"k = {clustering.n_clusters_}, silhouette {clustering.silhouette_:.2f}",
                  fontsize=9)
@@ -151,7 +151,8 @@ def fixed_points_pca(fixed_points, trajectories, pca, phi):
     labels = [lab for ax in axes.flat for lab in ax.get_legend_handles_labels()[1]]
     unique = dict(zip(labels, handles, strict=True))
     if unique:
-        fig.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
+        fig.legend(unique.values(), unique.keys(), fontsize=7, ncols=3,
+                   loc="outside lower center")
     for ax in axes[-1]:
         ax.set_xlabel(f"PC1 ({pca.explained[0]:.0%})", fontsize=8)
     for ax in axes[:, 0]:
