@@ -99,6 +99,11 @@ class Env:
         out = net(batch.inputs, batch.context, noise=noise)
         return self.loss(out.outputs, batch)
 
+    def run(self, net, batch: TrialBatch, return_states: bool = False):
+        """The circuit's noise-free ``Rollout`` on ``batch`` (what export records); by default
+        open loop on ``batch.inputs``."""
+        return net(batch.inputs, batch.context, return_states=return_states)
+
     @torch.no_grad()
     def evaluate(self, net, generator: torch.Generator) -> dict[str, float]:
         """Noise-free scores of ``net`` on the eval batch: a dict of named floats."""

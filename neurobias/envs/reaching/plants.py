@@ -279,44 +279,51 @@ class TwoJointArm(Plant):
 
     # ------------------------------------------------------------------ dynamics
 
-    def _derivative(self, s: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        q2 = s[:, 1]
-        w1, w2, act = s[:, 2], s[:, 3], s[:, 4:6]
+    def _derivative(self, q2, w1, w2, act, u):
+        """Time derivatives of (q1, q2, w1, w2, act) given q2, w1, w2 (trial,), act and the
+        command u (trial, 2)."""
         c, sn = torch.cos(q2), torch.sin(q2)
         m11 = self.a1 + 2 * self.a2 * c
         m12 = self.a3 + self.a2 * c
         m22 = self.a3
         b = self.b
         torque = self.torque_scale * act
-        r1 = torque[:, 0] + self.a2 * sn * w2 * (2 * w1 + w2) - (b[0, 0] * w1 + b[0, 1] * w2)
-        r2 = torque[:, 1] - self.a2 * sn * w1 * w1 - (b[1, 0] * w1 + b[1, 1] * w2)
-        det = m11 * m22 - m12 * m12
-        acc1 = (m22 * r1 - m12 * r2) / det
-        acc2 = (m11 * r2 - m12 * r1) / det
-        if self.muscle_tau_s > 0:
-            dact = (u - act) / self.muscle_tau_s
-        else:
-            dact = torch.zeros_like(act)
-        return torch.cat([torch.stack([w1, w2, acc1, acc2], 1), dact], 1)
+        a2sn = self.a2 * sn
+        r1 = torque[:, 0] + a2sn * w2 * (2 * w1 + w2) - (b[0, 0] * w1 + b[0, 1] * w2)
+        r2 = torque[:, 1] - a2sn * w1 * w1 - (b[1, 0] * w1 + b[1, 1] * w2)
+        inv_det = 1.0 / (m11 * m22 - m12 * m12)
+        acc1 = (m22 * r1 - m12 * r2) * inv_det
+        acc2 = (m11 * r2 - m12 * r1) * inv_det
+        dact = (u - act) / self.muscle_tau_s if self.muscle_tau_s > 0 else None
+        return w1, w2, acc1, acc2, dact
 
     def step(self, state: torch.Tensor, command: torch.Tensor) -> torch.Tensor:
-        if self.muscle_tau_s == 0:
-            state = torch.cat([state[:, :4], command], 1)
         h = self.h
-        lo = torch.tensor(self.limits[[0, 2]], dtype=state.dtype, device=state.device)
-        hi = torch.tensor(self.limits[[1, 3]], dtype=state.dtype, device=state.device)
+        q1, q2, w1, w2 = state[:, 0], state[:, 1], state[:, 2], state[:, 3]
+        act = command if self.muscle_tau_s == 0 else state[:, 4:6]
+        lo1, hi1, lo2, hi2 = (float(v) for v in self.limits)
+        w_max = self.max_joint_speed
         for _ in range(self.substeps):
-            k1 = self._derivative(state, command)
-            k2 = self._derivative(state + 0.5 * h * k1, command)
-            k3 = self._derivative(state + 0.5 * h * k2, command)
-            k4 = self._derivative(state + h * k3, command)
-            state = state + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
-            q, w = state[:, :2], state[:, 2:4]
-            w = w.clamp(-self.max_joint_speed, self.max_joint_speed)
-            w = torch.where(((q <= lo) & (w < 0)) | ((q >= hi) & (w > 0)), torch.zeros_like(w), w)
-            q = torch.maximum(torch.minimum(q, hi), lo)
-            state = torch.cat([q, w, state[:, 4:]], 1)
-        return state
+            y = (q1, q2, w1, w2, act)
+            k1 = self._derivative(q2, w1, w2, act, command)
+            ks = [k1]
+            for frac in (0.5, 0.5, 1.0):
+                k = ks[-1]
+                yt = [v if dv is None else v + (frac * h) * dv for v, dv in zip(y, k, strict=True)]
+                ks.append(self._derivative(yt[1], yt[2], yt[3], yt[4], command))
+            new = []
+            for i, v in enumerate(y):
+                if ks[0][i] is None:
+                    new.append(v)
+                    continue
+                new.append(v + (h / 6.0) * (ks[0][i] + 2 * ks[1][i] + 2 * ks[2][i] + ks[3][i]))
+            q1, q2, w1, w2, act = new
+            w1, w2 = w1.clamp(-w_max, w_max), w2.clamp(-w_max, w_max)
+            zero = torch.zeros_like(w1)
+            w1 = torch.where(((q1 <= lo1) & (w1 < 0)) | ((q1 >= hi1) & (w1 > 0)), zero, w1)
+            w2 = torch.where(((q2 <= lo2) & (w2 < 0)) | ((q2 >= hi2) & (w2 > 0)), zero, w2)
+            q1, q2 = q1.clamp(lo1, hi1), q2.clamp(lo2, hi2)
+        return torch.cat([torch.stack([q1, q2, w1, w2], 1), act], 1)
 
     def initial_state(self, batch: int, dtype=torch.float32, device=None) -> torch.Tensor:
         s = torch.zeros(batch, 6, dtype=dtype, device=device)

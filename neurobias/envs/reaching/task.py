@@ -61,6 +61,7 @@ class ReachRollout(NamedTuple):
         commands: (time, trial, 2) motor commands (the circuit's outputs).
         inputs: (time, trial, 7) the inputs the circuit received (feedback included).
         rates: (time, trial, unit) rates, or None unless asked for.
+        states: (time, trial, unit) states x, or None unless asked for.
     """
 
     pos_m: torch.Tensor
@@ -68,6 +69,7 @@ class ReachRollout(NamedTuple):
     commands: torch.Tensor
     inputs: torch.Tensor
     rates: torch.Tensor | None
+    states: torch.Tensor | None = None
 
 
 def _n_steps(ms: float, dt_ms: float, name: str, low: int = 0) -> int:
@@ -124,7 +126,7 @@ class CenterOutReach(Env):
                  delay_min_ms: float = 300.0, delay_max_ms: float = 1000.0,
                  reach_ms: float = 600.0, hold_ms: float = 300.0, catch_prob: float = 0.2,
                  feedback_delay_ms: float = 40.0, window_cm: float = 2.0,
-                 w_velocity: float = 1.0, w_force: float = 0.01, w_still: float = 1.0,
+                 w_velocity: float = 1.0, w_force: float = 0.01, w_still: float = 10.0,
                  w_effort: float = 1e-4, mass_kg: float = 1.0, viscosity: float = 5.0,
                  force_scale: float = 1.0, torque_scale: float = 1.0,
                  muscle_tau_ms: float = 50.0, substeps: int = 1, eval_reps: int = 4):
@@ -256,7 +258,7 @@ class CenterOutReach(Env):
     # ------------------------------------------------------------------ closed loop
 
     def rollout(self, net, batch: TrialBatch, noise: torch.Generator | None = None,
-                return_rates: bool = False) -> ReachRollout:
+                return_rates: bool = False, return_states: bool = False) -> ReachRollout:
         """Run circuit and plant together over ``batch`` (on the circuit's device).
 
         Per step t: the circuit gets the open-loop inputs of step t and the hand feedback of
@@ -288,7 +290,7 @@ class CenterOutReach(Env):
         center = torch.as_tensor(self.center_m, dtype=drive.dtype, device=drive.device)
         vel_unit = self.radius_m / VELOCITY_UNIT_S
         feedback = [torch.zeros(n_b, 4, dtype=drive.dtype, device=drive.device)]
-        positions, velocities, commands, rates = [], [], [], []
+        positions, velocities, commands, rates, states = [], [], [], [], []
         for t, d in enumerate(drive.unbind(0)):
             fb = feedback[max(len(feedback) - 1 - self.feedback_delay, 0)]
             if noise_in is not None:
@@ -306,12 +308,26 @@ class CenterOutReach(Env):
             feedback.append(torch.cat([pos / self.radius_m, vel / vel_unit], 1))
             if return_rates:
                 rates.append(r)
+            if return_states:
+                states.append(x)
         fb_all = torch.stack(feedback[:-1])  # what each step could have seen, before delay
         delayed = torch.cat([fb_all[:1].expand(self.feedback_delay, -1, -1), fb_all])[:n_t]
         seen = torch.cat([batch.inputs[:, :, :_OPEN], delayed], 2)
         return ReachRollout(torch.stack(positions), torch.stack(velocities),
                             torch.stack(commands), seen.detach(),
-                            torch.stack(rates) if return_rates else None)
+                            torch.stack(rates) if return_rates else None,
+                            torch.stack(states) if return_states else None)
+
+    def run(self, net, batch: TrialBatch, return_states: bool = False):
+        """The closed-loop, noise-free ``Rollout`` (outputs = motor commands) on ``batch``, for
+        export. The feedback the circuit received is written into ``batch.inputs[..., 3:]``,
+        so an exported file holds the inputs as the circuit saw them."""
+        from ...circuit import Rollout
+
+        with torch.no_grad():
+            roll = self.rollout(net, batch, return_rates=True, return_states=return_states)
+        batch.inputs[:, :, _OPEN:] = roll.inputs[:, :, _OPEN:]
+        return Rollout(roll.commands, roll.rates, roll.states)
 
     def reach_loss(self, roll: ReachRollout, batch: TrialBatch) -> torch.Tensor:
         """The training loss of a rollout (see the module doc), a scalar."""
