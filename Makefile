@@ -37,6 +37,7 @@ test-slow: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/export.py
+	$(PY) benchmarks/reaching.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check neurobias tests benchmarks

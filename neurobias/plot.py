@@ -236,7 +236,7 @@ def reach_trajectories(pos_tb2_cm, angles_deg, heldout, targets_cm, window_cm: f
     ax.set_ylim(-lim, lim)
     ax.set_xlabel("x (cm)")
     ax.set_ylabel("y (cm)")
-    ax.set_title(title or "hand trajectories")
+    ax.set_title(title or "hand trajectories", fontsize=10)
     return fig
 
 
@@ -326,7 +326,7 @@ def reaching_figures(run, folder: str | Path) -> list[Path]:
     pos = 100.0 * roll.pos_m.cpu().numpy()
     targets = env.target_positions_cm(c["angle_deg"].numpy())
     s = run.summary
-    title = (f"{run.config.name} ({run.config.circuit.mode}): endpoint error "
+    title = (f"{run.config.name} ({run.config.circuit.mode}, {env.plant_name})\nendpoint error "
              f"{s.get('endpoint_error_trained_cm', float('nan')):.2f} cm trained, "
              f"{s.get('endpoint_error_heldout_cm', float('nan')):.2f} cm held-out")
     _save(reach_trajectories(pos, c["angle_deg"], c["heldout"], targets, env.window_cm,

@@ -272,6 +272,10 @@ def test_gym_env_passes_the_checker_and_is_registered():
     obs, info = env.reset(seed=3)
     assert obs.shape == (7,) and env.action_space.shape == (2,)
     env.close()
+    held = gymnasium.make(GYM_ID, heldout=True).unwrapped
+    angles = {float(held.reset(seed=s)[1]["target_cm"] @ [1.0, 0.0]) for s in range(20)}
+    trained = {float(v) for v in held.task.target_positions_cm(held.task.train_angles_deg)[:, 0]}
+    assert len(angles) > 1 and not any(abs(a - t) < 1e-6 for a in angles for t in trained)
 
 
 def test_gym_env_shares_the_physics_of_the_batched_path():

@@ -88,3 +88,13 @@ def test_summary_separates_trained_held_out_and_catch_trials():
     assert out["catch_false_start_rate"] == 0.5
     assert out["peak_speed_cm_s"] == pytest.approx(37.5, rel=1e-3)
     assert out["single_peak_fraction"] == 1.0
+
+
+def test_steps_to_criterion_finds_the_first_evaluation_within_both_bounds():
+    evals = [{"step": 10, "endpoint_error_trained_cm": 0.9, "endpoint_error_heldout_cm": 2.5},
+             {"step": 20, "endpoint_error_trained_cm": 1.2, "endpoint_error_heldout_cm": 1.5},
+             {"step": 30, "endpoint_error_trained_cm": 0.8, "endpoint_error_heldout_cm": 1.9},
+             {"step": 40, "endpoint_error_trained_cm": 0.5, "endpoint_error_heldout_cm": 1.0}]
+    assert R.steps_to_criterion(evals) == 30
+    assert R.steps_to_criterion(evals, 0.6, 1.2) == 40
+    assert R.steps_to_criterion(evals, 0.1, 0.1) is None

@@ -3,18 +3,10 @@
 import pytest
 
 import neurobias as nb
+from neurobias.analysis.reaching import steps_to_criterion
 from neurobias.config import load_config
 
 pytestmark = pytest.mark.slow
-
-
-def _first_step(history, trained_cm=1.0, heldout_cm=2.0):
-    """First evaluated step at which both endpoint errors are within the bounds."""
-    for e in history.evals:
-        if e["endpoint_error_trained_cm"] <= trained_cm and \
-                e["endpoint_error_heldout_cm"] <= heldout_cm:
-            return e["step"]
-    return None
 
 
 def test_bias_only_point_mass_reaches_and_generalises(tmp_path):
@@ -50,6 +42,7 @@ def test_full_training_reaches_the_same_error_in_fewer_steps(tmp_path):
     assert full.summary["endpoint_error_trained_cm"] <= 1.0
     assert full.summary["endpoint_error_heldout_cm"] <= 2.0
     assert full.summary["catch_false_start_rate"] <= 0.05
-    n_full, n_bias = _first_step(full.history), _first_step(bias.history)
+    n_full = steps_to_criterion(full.history.evals)
+    n_bias = steps_to_criterion(bias.history.evals)
     assert n_full is not None and n_bias is not None
     assert n_bias > n_full

@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = ["minimum_jerk", "speed", "endpoint_error", "success", "movement_timing",
            "max_deviation", "initial_direction_error", "false_starts", "single_peaked",
-           "Timing", "summarize_reaches"]
+           "Timing", "summarize_reaches", "steps_to_criterion"]
 
 
 def minimum_jerk(start_cm, end_cm, duration_ms: float, dt_ms: float, onset_ms: float = 0.0,
@@ -247,3 +247,17 @@ def summarize_reaches(pos_cm: np.ndarray, target_cm: np.ndarray, go_step: np.nda
             initial_direction_error(p, tg, timing.onset, dt_ms)))
         out["single_peak_fraction"] = float(single_peaked(sp, g).mean())
     return out
+
+
+def steps_to_criterion(evals, trained_cm: float = 1.0, heldout_cm: float = 2.0) -> int | None:
+    """First evaluated training step at which the endpoint error is at most ``trained_cm`` on
+    the trained and ``heldout_cm`` on the held-out targets (None if never).
+
+    Args:
+        evals: ``History.evals``, dicts with "step" and the reaching scores.
+    """
+    for e in evals:
+        if e["endpoint_error_trained_cm"] <= trained_cm and \
+                e["endpoint_error_heldout_cm"] <= heldout_cm:
+            return int(e["step"])
+    return None

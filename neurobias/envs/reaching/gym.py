@@ -46,12 +46,12 @@ class CenterOutReachGym(gymnasium.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         gen = torch.Generator().manual_seed(int(self.np_random.integers(2 ** 62)))
-        if self.heldout:
-            batch = self.task.test_batch(3, gen)
-            idx = int(self.np_random.integers(len(self.task.test_angles_deg)))
-            angles = torch.tensor([self.task.test_angles_deg[idx]])
-            batch = self.task._trials(angles, batch.conditions["go_step"][:1]
-                                      - self.task.target_on, torch.zeros(1, dtype=torch.bool))
+        if self.heldout:  # a held-out target, never a catch trial
+            task = self.task
+            idx = int(self.np_random.integers(len(task.test_angles_deg)))
+            delay = torch.randint(task.delay_min, task.delay_max + 1, (1,), generator=gen)
+            batch = task._trials(torch.tensor([task.test_angles_deg[idx]]), delay,
+                                 torch.zeros(1, dtype=torch.bool))
         else:
             batch = self.task.sample(1, gen)
         self._trial = batch
