@@ -9,6 +9,18 @@ from neurobias.config import load_config
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # closed-loop rollouts are many small ops: one thread is faster, and on a shared machine
+    # much faster; the numbers in docs/reaching.md were measured with one thread
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_bias_only_point_mass_reaches_and_generalises(tmp_path):
     cfg = load_config("tasks/center_out.toml")
     assert cfg.circuit.mode == "bias" and cfg.env.params["plant"] == "point_mass"
