@@ -343,3 +343,18 @@ def test_export_records_the_closed_loop_activity_and_inputs(tmp_path):
     np.testing.assert_allclose(roll.rates.transpose(0, 1).numpy(), rates, atol=1e-5)
     np.testing.assert_allclose(roll.outputs.transpose(0, 1).numpy(), outputs, atol=1e-5)
     assert np.abs(inputs[:, :, 3:]).max() > 0  # the hand feedback is there
+
+
+def test_cli_bad_reaching_setting_is_one_line_exit_2(tmp_path, capsys):
+    from neurobias.cli import main
+
+    code = main(["train", "tasks/center_out.toml", "--out", str(tmp_path / "r"), "--set",
+                 "env.radius_cm=-1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "env.radius_cm=-1.0 is invalid: must be a number > 0" in err
+    assert not (tmp_path / "r").exists()
+    # the arm refuses a dt its integrator cannot take; the point mass has no such limit
+    with pytest.raises(ConfigError, match="too large for the arm"):
+        load_config("tasks/center_out.toml", ["env.plant=arm", "env.muscle_tau_ms=5"])
+    assert load_config("tasks/center_out.toml", ["circuit.dt_ms=50"]).env.kind == "reaching"
