@@ -149,7 +149,8 @@ class TwoJointArm(Plant):
 
     Joint limits: after each substep an angle beyond its limit is put back on it and the joint
     velocity pointing out of the range is set to 0 (an inelastic stop). Joint speeds are capped
-    at ``max_joint_speed`` rad/s.
+    at ``max_joint_speed`` rad/s. Both are differentiable almost everywhere; at a limit or at the
+    cap the gradient of the clipped component is 0.
 
     Integration: RK4 with h = dt / ``substeps``. RK4 is stable for h |lambda| < 2.78 on the
     negative real axis; the constructor bounds the stiffest rate lambda of the linearised

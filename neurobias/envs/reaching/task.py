@@ -99,7 +99,8 @@ class CenterOutReach(Env):
         radius_cm: distance of the targets from the center (cm), > 0.
         n_targets: trained targets, evenly spaced from 0 deg (when train_angles_deg is unset).
         train_angles_deg: trained target directions (deg); default n_targets from 0.
-        test_angles_deg: held-out directions (deg); default midway between the trained ones.
+        test_angles_deg: held-out directions (deg); default each trained direction plus
+            180 / n_targets (midway between evenly spaced trained targets).
         target_on_ms: target onset (ms).
         delay_min_ms, delay_max_ms: range of the instructed delay (ms).
         reach_ms: time allowed from the go cue to the start of the hold (ms).
