@@ -40,6 +40,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/export.py
 	$(PY) benchmarks/fixed_points.py --reference-starts 64
+	$(PY) benchmarks/reaching.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check neurobias tests benchmarks

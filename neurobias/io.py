@@ -205,7 +205,7 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
                         if ds.ndim == 3:
                             ds.resize(n_steps, axis=1)
                 dev_batch = batch.to(dev)
-                roll = net(dev_batch.inputs, dev_batch.context, return_states=states)
+                roll = env.run(net, dev_batch, return_states=states)
                 outputs, rates, xs = roll.outputs, roll.rates, roll.states
                 if "length" in batch.conditions:  # zero the padding after each trial's end
                     t = torch.arange(batch.n_steps, device=dev)[:, None]
@@ -213,7 +213,7 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
                     outputs, rates = outputs * valid, rates * valid
                     xs = xs * valid if xs is not None else None
                 sl = slice(done, done + k)
-                _write_trial_chunk(dsets, sl, batch, outputs)
+                _write_trial_chunk(dsets, sl, dev_batch.to("cpu"), outputs)
                 for name in names:
                     write_activity(dsets[name], sl, rates if name == "rates" else xs)
                 done += k

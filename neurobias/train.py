@@ -159,7 +159,8 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
 
     Args:
         net: the circuit; trained in place and left on ``device``.
-        env: where trials come from; its ``loss`` is minimised and ``evaluate`` scores.
+        env: where trials come from; its ``training_loss`` (by default ``loss`` of the open-loop
+            outputs) is minimised and ``evaluate`` scores.
         config: training settings (default ``TrainConfig()``).
         out_dir: folder for ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end);
             None keeps nothing on disk.
@@ -220,8 +221,7 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
             if net.config.mode == "mask":
                 net.mask_beta.fill_(_mask_beta(cfg, step - 1))
             batch = env.sample(cfg.batch_size, gens["trials"]).to(dev)
-            out = net(batch.inputs, batch.context, noise=gens["noise"] if noisy else None)
-            loss = env.loss(out.outputs, batch)
+            loss = env.training_loss(net, batch, gens["noise"] if noisy else None)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:

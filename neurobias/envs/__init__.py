@@ -3,13 +3,15 @@
 from .batch import Env, TrialBatch
 from .dynamics import LorenzForecast, SineGenerator, VanDerPol
 from .neurogym import NeuroGymEnv
+from .reaching import CenterOutReach
 
 ENVS = {
     "sine": SineGenerator,
     "vanderpol": VanDerPol,
     "lorenz": LorenzForecast,
     "neurogym": NeuroGymEnv,
+    "reaching": CenterOutReach,
 }
 
 __all__ = ["ENVS", "Env", "TrialBatch", "SineGenerator", "VanDerPol", "LorenzForecast",
-           "NeuroGymEnv"]
+           "NeuroGymEnv", "CenterOutReach"]

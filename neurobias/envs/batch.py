@@ -54,7 +54,8 @@ class Env:
     """A world a circuit is trained in: it samples trial batches, scores outputs.
 
     Subclasses set ``n_inputs``, ``n_outputs``, ``context_names`` and ``dt_ms`` and implement
-    ``sample``. The default loss is the masked mean squared error.
+    ``sample``. The default loss is the masked mean squared error; ``training_loss`` (open loop
+    by default) is what ``fit`` minimises.
     """
 
     n_inputs: int = 1
@@ -83,6 +84,25 @@ class Env:
         """Masked mean squared error: sum(mask (y - y*)^2) / sum(mask)."""
         err = (outputs - batch.targets) ** 2 * batch.mask
         return err.sum() / batch.mask.sum().clamp_min(1e-12)
+
+    def training_loss(self, net, batch: TrialBatch,
+                      noise: torch.Generator | None = None) -> torch.Tensor:
+        """The scalar ``fit`` minimises on ``batch``: by default the circuit runs open loop on
+        ``batch.inputs`` and ``loss`` scores its outputs. Envs that close a loop around the
+        circuit (its outputs change its next inputs, as in reaching) override this.
+
+        Args:
+            net: the circuit.
+            batch: training trials, on the circuit's device.
+            noise: generator of the circuit's noise; None runs noise-free.
+        """
+        out = net(batch.inputs, batch.context, noise=noise)
+        return self.loss(out.outputs, batch)
+
+    def run(self, net, batch: TrialBatch, return_states: bool = False):
+        """The circuit's noise-free ``Rollout`` on ``batch`` (what export records); by default
+        open loop on ``batch.inputs``."""
+        return net(batch.inputs, batch.context, return_states=return_states)
 
     @torch.no_grad()
     def evaluate(self, net, generator: torch.Generator) -> dict[str, float]:
