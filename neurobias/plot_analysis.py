@@ -164,16 +164,27 @@ def fixed_points_pca(fixed_points, trajectories, pca, phi):
 
 def jacobian_spectrum(eigs_tn, steps, dt_ms: float, title: str = ""):
     """Eigenvalues of the Euler map 1 + dt lambda at a few steps of a trial, with the unit
-    circle (outside it: locally expanding)."""
+    circle (outside it, in red: locally expanding directions)."""
     mu = 1 + dt_ms * np.asarray(eigs_tn)
     pick = np.unique(np.linspace(0, len(mu) - 1, min(4, len(mu))).astype(int))
     fig, axes = plt.subplots(1, len(pick), figsize=(2.8 * len(pick), 3.0), squeeze=False,
                              constrained_layout=True, sharex=True, sharey=True)
     circle = np.exp(1j * np.linspace(0, 2 * np.pi, 200))
+    # zoom on the eigenvalues (and the stretch of the unit circle near them)
+    lo_re = min(float(mu.real.min()), 1.0) - 0.05
+    hi_re = max(float(mu.real.max()), 1.0) + 0.05
+    half = max(float(np.abs(mu.imag).max()), 0.05) + 0.05
     for ax, i in zip(axes[0], pick, strict=True):
         ax.plot(circle.real, circle.imag, color="0.5", lw=0.8)
-        ax.scatter(mu[i].real, mu[i].imag, s=3, color="tab:blue")
+        outside = np.abs(mu[i]) > 1
+        ax.scatter(mu[i].real[~outside], mu[i].imag[~outside], s=4, color="tab:blue")
+        ax.scatter(mu[i].real[outside], mu[i].imag[outside], s=8, color="tab:red")
+        ax.set_xlim(lo_re, hi_re)
+        ax.set_ylim(-half, half)
         ax.set_aspect("equal")
+        if outside.any():
+            ax.text(0.02, 0.02, f"{int(outside.sum())} outside", transform=ax.transAxes,
+                    fontsize=7, color="tab:red")
         ax.set_title(f"t = {(steps[i] + 1) * dt_ms:.0f} ms", fontsize=8)
         ax.set_xlabel("Re", fontsize=8)
         ax.tick_params(labelsize=7)
