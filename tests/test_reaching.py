@@ -11,15 +11,8 @@ import neurobias as nb
 from neurobias.config import ConfigError, load_config
 from neurobias.envs.reaching import GYM_ID, CenterOutReach, PointMass, TwoJointArm
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # closed-loop rollouts are many small ops: one thread is faster, and on a busy machine much
-    # faster (two threads then wait on each other at every op)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 # ---------------------------------------------------------------------------------- plants
 

@@ -6,19 +6,8 @@ import neurobias as nb
 from neurobias.analysis.reaching import steps_to_criterion
 from neurobias.config import load_config
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # closed-loop rollouts are many small ops: one thread is faster, and on a shared machine
-    # much faster; the numbers in docs/reaching.md were measured with one thread
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# the numbers in docs/reaching.md were measured with one torch thread
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def test_bias_only_point_mass_reaches_and_generalises(tmp_path):
