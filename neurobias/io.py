@@ -476,7 +476,7 @@ def info(path: str | Path) -> str:
         def visit(name, obj):
             if name.startswith("history/evals/") and isinstance(obj, h5py.Dataset):
                 n_evals.append(obj.shape[0])
-            elif isinstance(obj, h5py.Dataset) and not name.startswith("circuit"):
+            elif isinstance(obj, h5py.Dataset) and not name.startswith(("circuit", "analysis")):
                 dims = _text(obj.attrs.get("dims", b""))
                 comp = f" {obj.compression}" if obj.compression else ""
                 lines.append(f"  /{name:<28} {str(obj.shape):<22} {obj.dtype}{comp}  ({dims})")
@@ -485,6 +485,14 @@ def info(path: str | Path) -> str:
         f.visititems(visit)
         if n_evals:
             lines.append(f"  /history/evals/*  {len(n_evals)} metrics x {n_evals[0]} evaluations")
+        if "analysis" in f and len(f["analysis"]):
+            g = f["analysis"]
+            parts = sorted(g)
+            if "clusters" in g:
+                c = g["clusters"].attrs
+                parts[parts.index("clusters")] = (f"clusters (k={int(c['n_clusters'])}, "
+                                                  f"silhouette {float(c['silhouette']):.2f})")
+            lines.append("analysis " + ", ".join(parts))
         summary = json.loads(_text(a["summary"]))
         lines.append("metrics  " + ", ".join(
             f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"

@@ -53,6 +53,10 @@ def test_analyze_writes_analysis_and_keeps_the_rest(small_run, capsys):
     assert not list(small_run.glob(".run.h5.tmp-*"))
     for png in ("fixed_points.png", "jacobian_spectrum.png", "dimensionality.png"):
         assert (small_run / "figures" / png).stat().st_size > 5000
+    # info names what the analysis holds in one line
+    assert main(["info", str(h5)]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("analysis ")]
+    assert len(line) == 1 and "fixed_points" in line[0] and "task_variance" in line[0]
     # a second analysis replaces the first one
     assert main(argv) == 0
 
