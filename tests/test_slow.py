@@ -61,6 +61,16 @@ def test_multitask_bias_only_default_recipe(tmp_path):
     assert run.summary["accuracy_mean"] >= 0.78
     assert run.summary["accuracy/DelayMatchSample"] > 0.75  # memory task, chance 0.5
     assert run.summary["fixation_break_mean"] < 0.05
+    # the analysis of docs/analysis.md: task-selective clusters whose units' tonic inputs
+    # follow their task variance
+    from neurobias.analyze import analyze_run
+
+    res = analyze_run(tmp_path, n_shuffles=200, lesions=False, progress=False)
+    clu, bv = res.clustering, res.bias_variance
+    assert clu.n_clusters_ >= 4 and clu.silhouette_ > 0.2
+    assert len(set(clu.preferred_.tolist())) >= 4  # clusters prefer different tasks
+    assert (bv.rho_context > 0.2).all()
+    assert (bv.rho_cluster > 0).all() and (bv.p_shuffle_cluster < 0.05).all()
 
 
 def test_multitask_full_training_at_256(tmp_path):
