@@ -123,10 +123,13 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
 
     # clusters
     clustering = None
-    try:
-        clustering = A.SelectivityClustering(threshold, k_range, seed=seed).fit(tv)
-    except ValueError as err:
-        notes.append(f"clustering skipped: {err}")
+    if len(tasks) < 2:
+        notes.append("clustering skipped: selectivity needs at least two tasks")
+    else:
+        try:
+            clustering = A.SelectivityClustering(threshold, k_range, seed=seed).fit(tv)
+        except ValueError as err:
+            notes.append(f"clustering skipped: {err}")
     bar.update()
 
     # learned tonic input against task variance (one bias row per task: bias-learning runs)
@@ -136,9 +139,11 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
         bias_var = A.bias_variance_correlation(
             biases, tv, labels=clustering.labels_ if clustering else None,
             units=tv.sum(1) > threshold, n_shuffles=n_shuffles, seed=seed)
+    elif len(tasks) < 2:
+        notes.append("bias-variance correlation skipped: it needs at least two tasks")
     else:
         notes.append("bias-variance correlation skipped: the circuit has "
-                     f"{biases.shape[0]} tonic-input rows for {len(tasks)} tasks")
+                     f"{biases.shape[0]} tonic-input rows for {len(tasks)} tasks (rule inputs)")
     bar.update()
 
     # lesions
