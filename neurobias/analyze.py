@@ -148,7 +148,8 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
 
     # lesions
     lesion = None
-    if lesions and clustering is not None and hasattr(env, "task_names"):
+    if lesions and clustering is not None and hasattr(env, "task_names") \
+            and not getattr(env, "regression", False):  # scored by accuracy
         lesion = A.lesion_clusters(net, env, clustering.labels_, seed=run.config.seed)
     bar.update()
 
@@ -161,8 +162,9 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
     for k, name in enumerate(tasks):
         sel = np.flatnonzero(task == k)
         c = int(ctx[sel[0]])
-        length = int(cond["length"][sel[0]]) if "length" in cond else n_t
-        pool = states[:length, torch.from_numpy(sel)]
+        lengths = cond["length"][sel] if "length" in cond else np.full(len(sel), n_t)
+        inside = torch.from_numpy(np.arange(n_t)[:, None] < lengths[None, :])  # no padding
+        pool = states[:, torch.from_numpy(sel)][inside]
         fps[name] = A.find_fixed_points(net, c, inputs=inputs_tbi[0, sel[0]], states=pool,
                                         n_starts=fixed_point_starts, keep_slow=True,
                                         slow_tol=slow_tol, max_iters=fixed_point_iters,

@@ -80,8 +80,9 @@ class SelectivityClustering:
         for k in range(k_min, k_max + 1):
             km = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.seed).fit(x)
             labels = km.labels_
-            n_used = len(np.unique(labels))
-            scores.append(silhouette_score(x, labels) if 1 < n_used < len(x) else -1.0)
+            n_used = len(np.unique(labels))  # identical profiles can leave clusters empty
+            ok = n_used == k and k < len(x)
+            scores.append(silhouette_score(x, labels) if ok else -1.0)
             fits.append(labels)
         best = int(np.argmax(scores))
         labels = fits[best]

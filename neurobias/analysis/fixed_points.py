@@ -228,8 +228,9 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
             from every given state.
         noise_std: standard deviation of the Gaussian noise added to each start (units of x).
         tol: q below which a point is a fixed point.
-        slow_tol: candidates with q below this are polished and de-duplicated; with
-            ``keep_slow`` those that stay above ``tol`` are returned as slow points.
+        slow_tol: candidates with q below this are kept and de-duplicated (those below
+            ``10 * descent_tol`` are also Newton-polished); with ``keep_slow`` those that stay
+            above ``tol`` are returned as slow points.
         keep_slow: also return slow points (``slow`` is True for them).
         max_points: keep only this many distinct points, those with the lowest q (None: all);
             bounds the cost of the eigenvalues when a circuit has many slow points.
@@ -239,7 +240,8 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
         newton_iters: Newton iterations at most on each distinct candidate (0: none).
         dedup_tol: two points closer than this (root-mean-square difference per unit) are one.
         eig: "full" (every eigenvalue), "arpack" (the ``n_eig`` with the largest real part, and
-            the Euler map's spectral radius, matrix-free) or "none".
+            the Euler map's spectral radius, matrix-free) or "none" (no eigenvalues; then
+            ``stable`` and ``stable_discrete`` are all False: unknown, not unstable).
         n_eig: eigenvalues kept with ``eig="arpack"``.
         dtype: precision of the Newton polish, the tolerances and the eigenvalues (float64 by
             default: q near 1e-12 needs it).
@@ -330,8 +332,8 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
     t0 = time.perf_counter()
     cand = q < slow_tol
     x, q = x[cand], q[cand]
-    # candidates still this far from convergence are merged more loosely; Newton then
-    # separates what must stay apart and the final pass uses dedup_tol
+    # candidates not yet converged are merged at 10 x dedup_tol before the (costly) Newton
+    # polish: distinct points closer than that become one
     keep = deduplicate(x, q, 10 * dedup_tol if newton_iters else dedup_tol).to(x.device)
     x, q = x[keep], q[keep]
     seconds["dedup"] = time.perf_counter() - t0
@@ -351,6 +353,17 @@ def find_fixed_points(circuit, context=0, *, inputs=None, states=None, context_n
         new = xs - step
         new_q = fld.q(fld.g(new))
         better = (info == 0) & torch.isfinite(new_q) & (new_q < q[todo])
+        for _ in range(3):  # backtrack: halve the step where the full one does not help
+            retry = (info == 0) & ~better
+            if not bool(retry.any()):
+                break
+            step = torch.where(retry[:, None], 0.5 * step, step)
+            trial = xs - step
+            trial_q = fld.q(fld.g(trial))
+            ok = retry & torch.isfinite(trial_q) & (trial_q < q[todo])
+            new = torch.where(ok[:, None], trial, new)
+            new_q = torch.where(ok, trial_q, new_q)
+            better = better | ok
         idx = todo.nonzero().squeeze(1)
         x[idx[better]], q[idx[better]] = new[better], new_q[better]
         # a point is done when Newton stops lowering q or q is at rounding level
