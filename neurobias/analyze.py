@@ -21,6 +21,7 @@ rewritten through a temporary copy and renamed, so a crash leaves the previous f
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,8 +101,6 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
         if not torch.equal(t, rf.net.state_dict()[name]):
             raise RunFileError(f"{str(h5)!r} holds another circuit than {str(run_dir)!r} "
                                f"({name} differs): export the run again with --force")
-    import sys
-
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=6, disable=not show, desc="analyze", leave=False)
     notes = []
