@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 
 from . import analysis as A
 from ._atomic import atomic_path
-from .io import RunFileError, _ascii, _dataset, _text, export
-from .io import load as load_file
+from .io.hdf5 import RunFileError, _ascii, _dataset, _text, export
+from .io.hdf5 import load as load_file
 from .run import Run, load_run
 
 __all__ = ["RunAnalysis", "analyze_run", "write_analysis"]

@@ -136,7 +136,7 @@ def _export(args) -> int:
 
 def _analyze(args) -> int:
     from .analyze import analyze_run, write_analysis
-    from .plot_analysis import analysis_figures
+    from .plot import analysis_figures
     from .run import load_run
 
     for name, value in (("--trials", args.trials), ("--starts", args.starts)):

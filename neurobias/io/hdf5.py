@@ -37,11 +37,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._atomic import atomic_path
-from .circuit import RateRNN
-from .config import ExperimentConfig, config_from_dict
-from .seeding import generator as make_generator
-from .train import History
+from .._atomic import atomic_path
+from ..circuit import RateRNN
+from ..config import ExperimentConfig, config_from_dict
+from ..seeding import generator as make_generator
+from ..train import History
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "RunFile", "RunFileError", "export", "load", "info"]
 
@@ -76,7 +76,7 @@ def _dataset(group: h5py.Group, name: str, data, dims: str, **kw) -> h5py.Datase
 
 
 def _versions() -> dict[str, str]:
-    from . import __version__
+    from .. import __version__
 
     out = {"neurobias": __version__, "python": platform.python_version(),
            "torch": torch.__version__, "numpy": np.__version__, "h5py": h5py.__version__}
@@ -142,8 +142,8 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
         ValueError: an argument is out of range.
     """
 
-    from .run import Run, load_run
-    from .train import resolve_device
+    from ..run import Run, load_run
+    from ..train import resolve_device
 
     path = Path(path)
     if dtype not in DTYPES:
@@ -247,7 +247,7 @@ def write_activity(dset: h5py.Dataset, trials: slice, values_tbn: torch.Tensor) 
 
 
 def _write_root(f: h5py.File, run) -> None:
-    from . import __version__
+    from .. import __version__
 
     cfg: ExperimentConfig = run.config
     f.attrs["schema"] = _ascii(SCHEMA)

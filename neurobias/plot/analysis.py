@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plot import _save, plt
+from ._common import _save, plt
 
 __all__ = ["silhouette_curve", "variance_matrix", "bias_variance", "fractional_variance_hist",
            "lesion_matrix", "fixed_points_pca", "jacobian_spectrum", "population_dimensionality",
@@ -215,7 +215,7 @@ def population_dimensionality(pca_tasks):
 
 def analysis_figures(result, net, folder: str | Path) -> list[Path]:
     """Save every figure of a ``RunAnalysis`` as PNGs in ``folder``; returns their paths."""
-    from .analysis import fractional_variance
+    from ..analysis import fractional_variance
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

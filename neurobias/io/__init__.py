@@ -1,0 +1,21 @@
+"""Files in and out: one module per format.
+
+``hdf5``   the neurobias run file (schema ``neurobias/1``, docs/hdf5.md): ``export``, ``load``,
+           ``info``.
+"""
+
+from .hdf5 import (
+    CHUNK_BYTES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    RunFile,
+    RunFileError,
+    create_activity_dataset,
+    export,
+    info,
+    load,
+    write_activity,
+)
+
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "CHUNK_BYTES", "RunFile", "RunFileError", "export", "load",
+           "info", "create_activity_dataset", "write_activity"]
