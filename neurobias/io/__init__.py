@@ -2,6 +2,7 @@
 
 ``hdf5``   the neurobias run file (schema ``neurobias/1``, docs/hdf5.md): ``export``, ``load``,
            ``info``.
+``recordings``  recorded activity in trials (``Recording``), the data a circuit is fitted to.
 """
 
 from .hdf5 import (
@@ -16,6 +17,7 @@ from .hdf5 import (
     load,
     write_activity,
 )
+from .recordings import Recording, RecordingError
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CHUNK_BYTES", "RunFile", "RunFileError", "export", "load",
-           "info", "create_activity_dataset", "write_activity"]
+           "info", "create_activity_dataset", "write_activity", "Recording", "RecordingError"]
