@@ -1,11 +1,16 @@
+import os
+
 import pytest
 import torch
+
+# NEUROBIAS_TEST_THREADS=1 when several test runs share the machine
+THREADS = int(os.environ.get("NEUROBIAS_TEST_THREADS", "2"))
 
 
 @pytest.fixture(autouse=True)
 def _two_threads():
     # the same thread count everywhere keeps CPU results bitwise reproducible across tests
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     yield
 
 
@@ -16,4 +21,4 @@ def one_thread():
     """
     torch.set_num_threads(1)
     yield
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
