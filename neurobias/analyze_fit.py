@@ -39,7 +39,8 @@ class FitAnalysis:
         currents: per-condition summary of the current decomposition.
         example_currents: (time, part) recurrent, external and tonic input of
             ``example_unit`` in the first scored trial.
-        example_unit, example_trial: which unit and recorded trial that is.
+        example_unit, example_trial: which unit (the median tonic share in that trial's
+            condition) and which recorded trial that is.
         biases: (context, unit) the learned tonic inputs.
         dt_ms: bin width (ms).
         unit: unit of the recorded rates.
@@ -113,10 +114,9 @@ def fit_analysis(net, env) -> FitAnalysis:
         roll.rates.cpu().numpy(), batch.inputs.cpu().numpy(), cond,
         rates0=net.rates(x0, batch.context).cpu().numpy())
     summary = A.tonic_share(currents, cond, n_c, valid)
-    # the example: the unit whose drive is most tonic in the first scored trial's condition
-    c0 = int(cond[0])
-    unit = int(np.nanargmax(summary.share[c0, 2])) if np.isfinite(summary.share[c0, 2]).any() \
-        else 0
+    # the example: the unit with the median tonic share in the first scored trial's condition
+    share = summary.share[int(cond[0]), 2]
+    unit = int(np.argsort(share)[len(share) // 2])
     n_valid = int(valid[:, 0].sum())
     example = np.stack([currents.recurrent[:n_valid, 0, unit], currents.external[:n_valid, 0, unit],
                         currents.tonic[:n_valid, 0, unit]], axis=1)

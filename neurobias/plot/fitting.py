@@ -104,7 +104,7 @@ def current_shares(share_mean, condition_names, example=None, dt_ms: float = 1.0
                   fontsize=8)
     ax.set_ylabel("share of |input| (mean over units, time)")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title("where the drive comes from, per condition")
     if example is not None:
         ax = axes[0, 1]
