@@ -1,6 +1,7 @@
 """The env `recording`: circuits fitted to recorded activity (teacher-student known answers,
 held-out trials and neurons, bad input, and the CLI stages on a recording)."""
 
+import dataclasses
 import json
 
 import h5py
@@ -73,6 +74,28 @@ def test_known_answer_same_connectivity_recovers_biases():
     assert hist.final["r2"] >= 0.99
     assert hist.final["pvar"] >= 0.99
     assert torch.equal(student.W_rec, teacher.W_rec)  # only the tonic inputs learned
+
+
+def test_known_answer_readout_coupling():
+    """The recording is a teacher's readout (8 outputs of 32 units): a bias-only student with
+    the teacher's weights, coupled through its own (fixed) readout, reproduces the held-out
+    trials (R^2 >= 0.98) without changing W_out."""
+    cfg, teacher, _, inputs, cond = teacher_data(n_trials=12, n_t=30)
+    cfg = dataclasses.replace(cfg, n_outputs=8, readout_scale=3.0)
+    readout_teacher = nb.RateRNN(cfg, seed=0)
+    with torch.no_grad():
+        readout_teacher.biases.copy_(teacher.biases)
+        y = readout_teacher(torch.from_numpy(inputs).transpose(0, 1),
+                            torch.from_numpy(cond)).outputs.numpy().transpose(1, 0, 2)
+    rec = Recording.from_arrays(y, dt_ms=20, condition=cond, inputs=inputs)
+    env = RecordingEnv(dt_ms=20, recording=rec, coupling="readout", normalize="none",
+                       heldout_trials=0.25)
+    student = nb.RateRNN(cfg, seed=0)
+    hist = nb.fit(student, env, nb.TrainConfig(steps=300, batch_size=32, lr=0.05,
+                                               lr_schedule="cosine", lr_final=0.002,
+                                               eval_every=0, device="cpu"))
+    assert hist.final["r2"] >= 0.98
+    assert torch.equal(student.W_out, readout_teacher.W_out)
 
 
 @pytest.mark.slow
@@ -211,6 +234,20 @@ def test_predictions_in_data_units_for_both_couplings():
     w, b = env.cosmoothing_readout(net)
     assert np.allclose(out[..., env.heldout_neurons].numpy(),
                        roll.rates.numpy() @ w + b, atol=1e-4)
+
+
+def test_mse_loss_weighs_neurons_by_their_scale():
+    # an error of half a neuron's scale everywhere costs 0.25, whatever the scale; padding and
+    # held-out neurons are not counted
+    rec = small_recording(lengths=np.array([12, 5, 9] + [12] * 17))
+    rates = rec.rates * np.array([1, 10, 100, 0.1, 1], np.float32)
+    rec = Recording.from_arrays(rates, dt_ms=20, condition=rec.condition, lengths=rec.lengths)
+    env = RecordingEnv(dt_ms=20, recording=rec, heldout_neurons=1)
+    b = env.eval_batch(torch.Generator())
+    wrong = b.targets + 0.5 * env.scale
+    wrong[:, :, env.heldout_neurons] += 100.0
+    wrong[-1] += 100.0 * (b.conditions["length"] < 12)[:, None]
+    assert float(env.loss(wrong, b)) == pytest.approx(0.25, rel=1e-5)
 
 
 def test_poisson_loss_is_zero_at_the_counts_and_positive_elsewhere():
