@@ -258,6 +258,32 @@ def test_poisson_loss_is_zero_at_the_counts_and_positive_elsewhere():
     assert float(env.loss(b.targets + 0.5, b)) > 0
 
 
+def test_neuron_selection_and_smoothing_of_a_given_recording():
+    rec = small_recording()
+    env = RecordingEnv(dt_ms=20, recording=rec, neurons=("3", "0"), smooth_ms=40.0)
+    assert env.n_outputs == 2 and env.output_names == ("3", "0")
+    expected = recordings.gaussian_smooth(rec.rates[..., [3, 0]], 2.0, rec.lengths)
+    assert np.array_equal(env.recording.rates, expected)
+    assert not np.allclose(expected, rec.rates[..., [3, 0]])
+    assert env.recording.neuron_names == RecordingEnv(dt_ms=20, recording=rec,
+                                                      neurons=(3, 0)).recording.neuron_names
+
+
+def test_undefined_scores_are_nan_not_an_error():
+    # held-out neurons that never spike on the held-out trials: co-bps is undefined
+    rec = small_recording(n_trials=(6, 6, 6), counts=True)
+    env = RecordingEnv(dt_ms=20, recording=rec, loss="poisson", heldout_neurons=1)
+    counts = rec.counts.copy()
+    counts[np.ix_(env.test_trials, np.arange(rec.n_steps), env.heldout_neurons)] = 0
+    env = RecordingEnv(dt_ms=20, recording=Recording.from_arrays(
+        counts, dt_ms=20, condition=rec.condition, counts=True), loss="poisson",
+        heldout_neurons=1)
+    net = nb.RateRNN(nb.CircuitConfig(n_units=8, n_inputs=0, n_outputs=5, n_contexts=3,
+                                      activation="softplus"), 0)
+    scores = env.evaluate(net, torch.Generator())
+    assert np.isnan(scores["co_bps"]) and np.isfinite(scores["bps"])
+
+
 # ----------------------------------------------------------------------- bad input
 
 

@@ -360,7 +360,7 @@ class RecordingEnv(Env):
         r2 = F.per_neuron_r2(rate_pred[..., hin], data[..., hin], valid)
         out = {"r2": _nanmean(r2), "r2_median": float(np.nanmedian(r2)) if np.isfinite(r2).any()
                else float("nan"),
-               "pvar": F.pvar(rate_pred[..., hin], data[..., hin], valid)}
+               "pvar": _or_nan(F.pvar, rate_pred[..., hin], data[..., hin], valid)}
         pr2 = F.psth_r2(rate_pred[..., hin], data[..., hin], cond, self.n_contexts, valid)
         for name, v in zip(self.context_names, pr2, strict=True):
             out[f"psth_r2/{name}"] = float(v)
@@ -372,10 +372,20 @@ class RecordingEnv(Env):
                 F.per_neuron_r2(rate_pred[..., hout], data[..., hout], valid))
         if self.loss_kind == "poisson":
             counts = self._targets[:, torch.from_numpy(trials)].double().numpy()
-            out["bps"] = F.bits_per_spike(pred[..., hin], counts[..., hin], valid)
+            out["bps"] = _or_nan(F.bits_per_spike, pred[..., hin], counts[..., hin], valid)
             if len(hout):
-                out["co_bps"] = F.bits_per_spike(pred[..., hout], counts[..., hout], valid)
+                out["co_bps"] = _or_nan(F.bits_per_spike, pred[..., hout], counts[..., hout],
+                                        valid)
         return out
+
+
+def _or_nan(metric, *args) -> float:
+    """``metric(*args)``, or NaN where it is undefined (flat data, no spikes in the scored
+    bins): an evaluation during training must not stop it."""
+    try:
+        return metric(*args)
+    except ValueError:
+        return float("nan")
 
 
 def _nanmean(x) -> float:
