@@ -76,6 +76,7 @@ def write_nwb(path, *, units=True, ophys=True, trials=True, cue=True):
     with a condition column, a dF/F RoiResponseSeries in processing/ophys, a stimulus cue."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.file import Subject
+    from pynwb.misc import Units
     from pynwb.ophys import (
         DfOverF,
         ImageSegmentation,
@@ -88,7 +89,8 @@ def write_nwb(path, *, units=True, ophys=True, trials=True, cue=True):
                   session_start_time=dt.datetime(2024, 1, 2, 3, 4, 5,
                                                  tzinfo=dt.timezone.utc),
                   experimenter=["Doe, Jane"], lab="test lab", institution="test institution",
-                  experiment_description="spikes from known counts per bin")
+                  experiment_description="spikes from known counts per bin",
+                  keywords=["synthetic", "test"])
     nwb.subject = Subject(subject_id="m1", species="Mus musculus", sex="F", age="P90D",
                           description="synthetic")
     if trials:
@@ -98,6 +100,7 @@ def write_nwb(path, *, units=True, ophys=True, trials=True, cue=True):
             nwb.add_trial(start_time=float(s), stop_time=float(s + LENGTHS[i] * DT / 1000),
                           condition=str(CONDITION[i]), coherence=float(COHERENCE[i]))
     if units:
+        nwb.units = Units(name="units", description="sorted units", resolution=1 / 30000)
         for uid, t in zip(UNIT_IDS, _spike_times(_counts()), strict=True):
             nwb.add_unit(spike_times=t, id=uid)
     if ophys:
@@ -106,7 +109,7 @@ def write_nwb(path, *, units=True, ophys=True, trials=True, cue=True):
             name="ImagingPlane", optical_channel=OpticalChannel(
                 name="OpticalChannel", description="green", emission_lambda=510.0),
             imaging_rate=ROI_RATE, description="layer 2/3", device=device,
-            excitation_lambda=920.0, indicator="GCaMP6f", location="V1")
+            excitation_lambda=920.0, indicator="GCaMP6f", location="VISp")
         seg = ImageSegmentation()
         mod = nwb.create_processing_module(name="ophys", description="optical physiology")
         mod.add(seg)
@@ -121,10 +124,11 @@ def write_nwb(path, *, units=True, ophys=True, trials=True, cue=True):
         mod.add(dff)  # in the file before its series, so that the ROI region finds its table
         dff.add_roi_response_series(RoiResponseSeries(
             name="RoiResponseSeries", data=_roi_data(), rois=region, unit="n.a.",
-            rate=ROI_RATE, starting_time=0.0))
+            rate=ROI_RATE, starting_time=0.0, description="dF/F of each ROI"))
     if cue:
         nwb.add_stimulus(TimeSeries(name="cue", data=_cue_data(), unit="a.u.", rate=CUE_RATE,
-                                    starting_time=0.0, description="visual cue contrast"))
+                                    starting_time=0.0, description="visual cue contrast",
+                                    conversion=0.5, offset=0.25))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return path
@@ -143,21 +147,27 @@ def _listing(folder):
 
 
 def test_nwb_is_a_normal_nwb_file(nwb_path):
-    """The example file is realistic: the NWB inspector finds nothing critical and pynapple
-    opens it, with the spikes and trials that were written."""
+    """The example file is realistic: the NWB inspector finds nothing critical (nor any best
+    practice violated) and pynapple opens it; pynapple's own binning of the spikes within each
+    trial gives the reader's counts."""
     import pynapple as nap
     from nwbinspector import Importance, inspect_nwbfile
 
     messages = list(inspect_nwbfile(nwbfile_path=str(nwb_path)))
-    critical = [m for m in messages if m.importance == Importance.CRITICAL]
-    assert critical == [], [m.message for m in critical]
+    serious = [m for m in messages if m.importance in (
+        Importance.CRITICAL, Importance.PYNWB_VALIDATION, Importance.ERROR,
+        Importance.BEST_PRACTICE_VIOLATION)]
+    assert serious == [], [m.message for m in serious]
     data = nap.load_file(str(nwb_path))
-    units = data["units"]
-    assert len(units) == len(UNIT_IDS)
+    units, trials = data["units"], data["trials"]
+    assert len(units) == len(UNIT_IDS) and len(trials) == 6
     spikes = _spike_times(_counts())
     for k, uid in enumerate(UNIT_IDS):
         assert len(units[uid]) == len(spikes[k])
-    assert len(data["trials"]) == 6
+    rec = read_recording(nwb_path, dt_ms=DT)
+    for i in range(6):
+        theirs = np.asarray(units.count(DT / 1000, ep=trials[i]))  # (bin, unit)
+        np.testing.assert_array_equal(rec.counts[i, : LENGTHS[i]], theirs)
 
 
 def test_nwb_units_give_the_counts_conditions_and_lengths_they_were_made_from(nwb_path,
@@ -200,8 +210,29 @@ def test_nwb_neurons_by_id_or_index_inputs_and_one_condition(nwb_path):
     # no context: one condition for all trials
     assert by_id.condition_names == ("all",) and (by_id.condition == 0).all()
     # the stimulus cue (1 kHz) averaged into 20 ms bins is the circuit's input
-    np.testing.assert_allclose(by_id.inputs, _bin_means(_cue_data(), CUE_RATE), atol=1e-6)
+    # (stored values times its conversion plus its offset)
+    np.testing.assert_allclose(by_id.inputs, 0.5 * _bin_means(_cue_data(), CUE_RATE) + 0.25
+                               * (np.arange(LENGTHS.max()) < LENGTHS[:, None])[..., None],
+                               atol=1e-6)
     assert by_id.inputs.shape == (6, LENGTHS.max(), 1)
+
+
+def test_nwb_spikes_on_bin_edges_belong_to_the_bin_they_open(tmp_path):
+    """Bins are [start + k dt, start + (k + 1) dt): a spike at a trial's start is in bin 0, one
+    on the edge k in bin k (despite 0.1 + 0.02 != 0.12 in floating point), one at the stop
+    time in no bin."""
+    from pynwb import NWBHDF5IO, NWBFile
+
+    nwb = NWBFile(session_description="edges", identifier="edges",
+                  session_start_time=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
+    nwb.add_trial(start_time=0.1, stop_time=0.2)
+    nwb.add_trial(start_time=0.3, stop_time=0.36)
+    nwb.add_unit(spike_times=[0.1, 0.12, 0.16, 0.179, 0.2, 0.3, 0.34, 0.36])
+    with NWBHDF5IO(str(tmp_path / "edges.nwb"), "w") as io:
+        io.write(nwb)
+    rec = read_recording(tmp_path / "edges.nwb", dt_ms=DT)
+    np.testing.assert_array_equal(rec.lengths, [5, 3])
+    np.testing.assert_array_equal(rec.counts[..., 0], [[1, 1, 0, 2, 0], [1, 0, 1, 0, 0]])
 
 
 def test_nwb_roi_response_series_round_trips_to_its_bin_means(nwb_path, tmp_path):

@@ -705,6 +705,9 @@ def _from_nwb(nwb, path: Path, dt_ms: float, context, source: str, input_names) 
     start = np.asarray(trials["start_time"].data[:], dtype=np.float64)
     stop = np.asarray(trials["stop_time"].data[:], dtype=np.float64)
     n_tr = len(start)
+    if not (np.isfinite(start).all() and np.isfinite(stop).all()):
+        raise RecordingError("the trials table has NaN or Inf start_time/stop_time: every "
+                             "trial needs finite times (s)")
     dt_s = dt_ms / 1000.0
     lengths = np.floor((stop - start) / dt_s + _EDGE_TOL).astype(np.int64)
     if lengths.min() < 1:
