@@ -7,6 +7,7 @@ by reshaping, and run files are compared with what ``neurobias.io.load`` reads b
 
 import datetime as dt
 import os
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -485,3 +486,14 @@ def test_run_file_bad_context_and_dt(run_file):
                                              "multiple"):
         read_recording(run_file, dt_ms=30.0)
 
+
+
+def test_docs_example_runs(tmp_path, monkeypatch, capsys):
+    """The Python example of docs/recordings.md runs and prints what its comments say."""
+    text = (Path(__file__).parents[1] / "docs" / "recordings.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/recordings.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "(40, 50, 12) spikes/s ('left', 'right')"
+    assert out[1].endswith("[50 50 50]")
