@@ -312,6 +312,22 @@ def test_integer_arrays_are_counts_rebinned_by_an_integer_factor(tmp_path):
     np.testing.assert_array_equal(rates.rates, counts)
 
 
+def test_a_broken_or_silent_neuron_can_be_left_out(tmp_path):
+    act = np.ones((2, 4, 3))
+    act[1, 2, 1] = np.nan
+    np.savez(tmp_path / "n.npz", activity=act)
+    with pytest.raises(RecordingError, match="NaN or Inf .*trial 1, bin 2, neuron 1"):
+        read_recording(tmp_path / "n.npz", dt_ms=DT)
+    rec = read_recording(tmp_path / "n.npz", dt_ms=DT, neurons=[0, 2])
+    assert rec.neuron_names == ("0", "2") and (rec.rates == 1).all()
+    counts = np.ones((2, 4, 3), np.int64)
+    counts[..., 1] = 0
+    np.savez(tmp_path / "c.npz", activity=counts)
+    with pytest.raises(RecordingError, match=r"never fire \(1\)"):
+        read_recording(tmp_path / "c.npz", dt_ms=DT)
+    assert read_recording(tmp_path / "c.npz", dt_ms=DT, neurons=[2, 0]).counts.sum() == 16
+
+
 def test_padding_may_hold_nan_and_smoothing_keeps_counts(tmp_path):
     counts = np.zeros((2, 61, 1))
     counts[:, 30] = 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from numbers import Real
 from pathlib import Path
 
 import h5py
@@ -321,15 +322,16 @@ def read_recording(path, *, dt_ms: float, context: str | None = None, source: st
     """
     path = Path(path)
     try:
-        if not (isinstance(dt_ms, (int, float)) and not isinstance(dt_ms, bool)
+        if not (isinstance(dt_ms, Real) and not isinstance(dt_ms, bool)
                 and np.isfinite(dt_ms) and dt_ms > 0):
             raise RecordingError(f"dt_ms={dt_ms!r} is invalid: must be a number > 0")
-        if not (isinstance(smooth_ms, (int, float)) and np.isfinite(smooth_ms)
-                and smooth_ms >= 0):
+        if not (isinstance(smooth_ms, Real) and np.isfinite(smooth_ms) and smooth_ms >= 0):
             raise RecordingError(f"smooth_ms={smooth_ms!r} is invalid: must be a number >= 0 "
                                  "(0: no smoothing)")
         if isinstance(inputs, str):
             inputs = (inputs,)
+        if isinstance(neurons, (str, int, np.integer)):
+            neurons = [neurons]
         kind = _file_kind(path)
         if kind != "nwb":
             if source != "auto":
@@ -415,22 +417,23 @@ def _finish(read: _Read, dt_ms: float, smooth_ms: float, neurons) -> Recording:
             read.inputs = np.where(valid[..., None], read.inputs, 0)
     if not np.issubdtype(act.dtype, np.number) or act.dtype.kind == "c":
         raise RecordingError(f"activity has dtype {act.dtype}: expected real numbers")
-    if not np.isfinite(act).all():
-        bad = np.argwhere(~np.isfinite(act))[0]
-        raise RecordingError(f"activity holds NaN or Inf (first at trial {bad[0]}, bin "
-                             f"{bad[1]}, neuron {bad[2]}): only finite values are allowed "
-                             "(padding after each trial's length may hold anything)")
     names = read.neuron_names or tuple(str(i) for i in range(act.shape[2]))
     if len(names) != act.shape[2]:
         raise RecordingError(f"{len(names)} neuron names for {act.shape[2]} neurons: they "
                              "must agree")
-    if neurons is not None:
+    if neurons is not None:  # before the checks: a broken neuron can be left out
         keep = _select(neurons, names)
         act = act[:, :, keep]
         names = tuple(names[i] for i in keep)
+    if not np.isfinite(act).all():
+        bad = np.argwhere(~np.isfinite(act))[0]
+        raise RecordingError(f"activity holds NaN or Inf (first at trial {bad[0]}, bin "
+                             f"{bad[1]}, neuron {names[bad[2]]}): only finite values are "
+                             "allowed (padding after each trial's length may hold anything; "
+                             "leave a broken neuron out with neurons)")
     condition, cond_names = _conditions(read.labels, read.names, n_tr, read.column)
     if read.is_counts:
-        if act.dtype.kind == "f" and (act != np.round(act)).any() or (act < 0).any():
+        if (act.dtype.kind == "f" and (act != np.round(act)).any()) or (act < 0).any():
             raise RecordingError("counts must be non-negative whole numbers of spikes per bin")
         counts = act.astype(np.float32)
         rates = counts * np.float32(1000.0 / dt_ms)
