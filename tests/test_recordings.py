@@ -513,3 +513,17 @@ def test_docs_example_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "(40, 50, 12) spikes/s ('left', 'right')"
     assert out[1].endswith("[50 50 50]")
+
+
+def test_task_names_of_a_rule_input_run():
+    """A rule-input run has one context ("shared"): the task names come from its env's task
+    list (a collection expanded), not from the contexts."""
+    from neurobias.io.recordings import _task_names
+
+    cfg = '{"env": {"rule_input": true, "tasks": ["yang19.dm1-v0", "GoNogo-v0"]}}'
+    assert _task_names(cfg, ("shared",), np.array([0, 1])) == ("yang19.dm1", "GoNogo")
+    cfg = '{"env": {"rule_input": true, "tasks": ["yang19"]}}'
+    names = _task_names(cfg, ("shared",), np.array([0, 3]))
+    assert len(names) > 10 and all(n.startswith("yang19.") for n in names)
+    cfg = '{"env": {"tasks": ["yang19.dm1-v0", "GoNogo-v0"]}}'
+    assert _task_names(cfg, ("dm1", "gonogo"), np.array([0, 1])) == ("dm1", "gonogo")
