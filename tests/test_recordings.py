@@ -48,8 +48,8 @@ def _spike_times(counts):
     return times
 
 
-def _roi_data():
-    n = int(ROI_RATE * (STARTS[-1] + 1.0))
+def _roi_data(seconds=STARTS[-1] + 1.0):
+    n = int(ROI_RATE * seconds)
     x = np.arange(n)[:, None] / ROI_RATE
     return (np.sin(2 * np.pi * 1.3 * x * np.array([1.0, 2.0, 3.0]))
             + 0.1 * np.arange(3)).astype(np.float32)  # (time, roi) dF/F
@@ -72,7 +72,8 @@ def _bin_means(data, rate):
     return out
 
 
-def write_nwb(path, *, units=True, ophys=True, trials=True, cue=True):
+def write_nwb(path, *, units=True, ophys=True, trials=True, cue=True, roi_seconds=None,
+              acquired_cue=False):
     """A realistic NWB file written with pynwb: subject, units with spike times, a trials table
     with a condition column, a dF/F RoiResponseSeries in processing/ophys, a stimulus cue."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
@@ -124,12 +125,16 @@ def write_nwb(path, *, units=True, ophys=True, trials=True, cue=True):
         dff = DfOverF()
         mod.add(dff)  # in the file before its series, so that the ROI region finds its table
         dff.add_roi_response_series(RoiResponseSeries(
-            name="RoiResponseSeries", data=_roi_data(), rois=region, unit="n.a.",
+            name="RoiResponseSeries", data=_roi_data(roi_seconds or STARTS[-1] + 1.0),
+            rois=region, unit="n.a.",
             rate=ROI_RATE, starting_time=0.0, description="dF/F of each ROI"))
     if cue:
         nwb.add_stimulus(TimeSeries(name="cue", data=_cue_data(), unit="a.u.", rate=CUE_RATE,
                                     starting_time=0.0, description="visual cue contrast",
                                     conversion=0.5, offset=0.25))
+    if acquired_cue:  # a second series named "cue", in acquisition
+        nwb.add_acquisition(TimeSeries(name="cue", data=_cue_data(), unit="a.u.", rate=CUE_RATE,
+                                       starting_time=0.0, description="photodiode"))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return path
@@ -452,7 +457,9 @@ def test_bad_arrays_give_one_line(tmp_path, case):
 def bad_nwbs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("badnwb")
     return {"no_trials": write_nwb(tmp / "no_trials.nwb", trials=False),
-            "nothing": write_nwb(tmp / "nothing.nwb", units=False, ophys=False)}
+            "nothing": write_nwb(tmp / "nothing.nwb", units=False, ophys=False),
+            "short": write_nwb(tmp / "short.nwb", units=False, roi_seconds=2.0,
+                               acquired_cue=True)}
 
 
 def test_bad_nwb_give_one_line(nwb_path, bad_nwbs, tmp_path):
@@ -470,6 +477,17 @@ def test_bad_nwb_give_one_line(nwb_path, bad_nwbs, tmp_path):
          "sampled every 10 ms, coarser than dt_ms=5"),
         (nwb_path, dict(neurons=[7]), r"out of range: the recording has 5 neurons"),
         (nwb_path, dict(inputs=["lick"]), "has no TimeSeries 'lick' for the inputs"),
+        (bad_nwbs["nothing"], dict(source="timeseries:cue"),
+         "has no TimeSeries 'cue' for the activity"),  # a stimulus is not activity
+        (bad_nwbs["short"], dict(source="timeseries:RoiResponseSeries"),
+         r"RoiResponseSeries has no sample in trial 2, bin 0 \(from 2 s\): the series must "
+         "cover every trial"),
+        (bad_nwbs["short"], {}, r"has no Units table and 2 rate-like TimeSeries \(acquisition/"
+                                r"cue, processing/ophys/DfOverF/RoiResponseSeries\): choose one "
+                                "with source='timeseries:NAME'"),
+        (bad_nwbs["short"], dict(source="timeseries:acquisition/cue", inputs=["cue"]),
+         r"has 2 TimeSeries named 'cue' \(acquisition/cue, stimulus/cue\): name one by its "
+         "path"),
     ]
     before = _listing(nwb_path.parent)
     for path, kwargs, message in cases:
@@ -478,6 +496,11 @@ def test_bad_nwb_give_one_line(nwb_path, bad_nwbs, tmp_path):
             read_recording(path, **kwargs)
         assert "\n" not in str(err.value) and str(path) in str(err.value)
     assert _listing(nwb_path.parent) == before
+    # named by their paths, both series named "cue" are found
+    rec = read_recording(bad_nwbs["short"], dt_ms=DT, source="timeseries:acquisition/cue",
+                         inputs=["stimulus/cue"])
+    np.testing.assert_allclose(rec.rates, _bin_means(_cue_data(), CUE_RATE), atol=1e-6)
+    assert rec.inputs.shape == rec.rates.shape
 
 
 def test_files_that_are_not_recordings(tmp_path):
