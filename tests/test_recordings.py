@@ -550,3 +550,16 @@ def test_task_names_of_a_rule_input_run():
     assert len(names) > 10 and all(n.startswith("yang19.") for n in names)
     cfg = '{"env": {"tasks": ["yang19.dm1-v0", "GoNogo-v0"]}}'
     assert _task_names(cfg, ("dm1", "gonogo"), np.array([0, 1])) == ("dm1", "gonogo")
+
+
+def test_run_file_of_a_newer_schema_or_without_activity(tmp_path):
+    with h5py.File(tmp_path / "new.h5", "w") as f:
+        f.attrs["schema"] = np.bytes_(b"neurobias/9")
+    with pytest.raises(RecordingError, match=r"new.h5': uses schema neurobias/9; this neurobias "
+                                             "reads up to neurobias/1: upgrade"):
+        read_recording(tmp_path / "new.h5", dt_ms=DT)
+    with h5py.File(tmp_path / "old.h5", "w") as f:
+        f.attrs["schema"] = np.bytes_(b"neurobias/1")
+        f.create_group("trials")
+    with pytest.raises(RecordingError, match="without /activity/rates .*--no-activity"):
+        read_recording(tmp_path / "old.h5", dt_ms=DT)

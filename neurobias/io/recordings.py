@@ -591,8 +591,8 @@ def _read_arrays(path: Path, dt_ms: float, context: str | None, kind: str) -> _R
             raise RecordingError(f"neuron_names has {len(names)} entries but activity has "
                                  f"{n_n} neurons: they must agree")
     per_trial = {k: _strings(v) for k, v in data.items()
-                 if k not in ("activity", "inputs", "lengths", "neuron_names")
-                 and np.ndim(v) == 1 and len(v) == n_tr}
+                 if (k == "condition" or k not in ARRAY_KEYS) and np.ndim(v) == 1
+                 and len(v) == n_tr}
     column = "condition" if context is None else context
     if context is not None and context not in per_trial:
         raise RecordingError(f"has no per-trial array {context!r} to use as the context: "
@@ -624,8 +624,8 @@ def _read_run_file(path: Path, dt_ms: float, context: str | None) -> _Read:
     with h5py.File(path, "r") as f:
         try:
             _check_schema(f, path)
-        except RunFileError as err:
-            raise RecordingError(str(err).split(": ", 1)[-1]) from None
+        except RunFileError as err:  # its message starts with the file name, added later
+            raise RecordingError(str(err).removeprefix(repr(str(path))).strip()) from None
         if "activity/rates" not in f:
             raise RecordingError("is a run file without /activity/rates (exported with "
                                  "--no-activity): export it again with its activity")
