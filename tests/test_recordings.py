@@ -503,8 +503,13 @@ def test_bad_nwb_give_one_line(nwb_path, bad_nwbs, tmp_path):
     assert rec.inputs.shape == rec.rates.shape
 
 
-def test_files_that_are_not_recordings(tmp_path):
+def test_files_that_are_not_recordings(tmp_path, nwb_path):
     (tmp_path / "notes.txt").write_text("not data\n")
+    cut = tmp_path / "cut.nwb"  # a truncated copy
+    cut.write_bytes(nwb_path.read_bytes()[:20000])
+    with pytest.raises(RecordingError, match="cut.nwb': is not a readable HDF5 file"):
+        read_recording(cut, dt_ms=DT)
+    cut.unlink()
     with pytest.raises(RecordingError, match="neither an NWB file, an .npz archive nor an "
                                              "HDF5 file: allowed"):
         read_recording(tmp_path / "notes.txt", dt_ms=DT)
