@@ -530,11 +530,8 @@ def _rebin(act: np.ndarray, lengths: np.ndarray, inputs, file_dt: float, dt_ms: 
         x = x[:, : n_new * k].reshape(n_tr, n_new, k, x.shape[2])
         return x.sum(2) if total else x.mean(2)
 
-    # padding is zeroed before merging so that a partial last bin is dropped, not averaged in
-    valid = (np.arange(n_t)[None, :] < (new_len * k)[:, None])[..., None]
-    act = merge(np.where(valid, act, 0), is_counts)
-    inputs = None if inputs is None else merge(np.where(valid, inputs, 0), False)
-    return act, new_len, inputs
+    # a trial's partial last bin lands after its new length: _finish zeroes it with the padding
+    return merge(act, is_counts), new_len, None if inputs is None else merge(inputs, False)
 
 
 # ------------------------------------------------------------------ arrays (.npz, .h5)
@@ -760,7 +757,6 @@ def _from_nwb(nwb, path: Path, dt_ms: float, context, source: str, input_names) 
             p, ts = _find_series(series, name, activity=False)
             parts.append(_bin_series(ts, grid, p))
         inputs = np.concatenate(parts, axis=2).astype(np.float32)
-    extra.update(start_time=start, stop_time=stop)
     return _Read(act, is_counts, labels, None, column, lengths, inputs, names, unit,
                  f"{path.name} ({where})", extra)
 
