@@ -3,7 +3,10 @@
 ``hdf5``   the neurobias run file (schema ``neurobias/1``, docs/hdf5.md): ``export``, ``load``,
            ``info``.
 ``recordings``  recorded activity in trials (``Recording``), the data a circuit is fitted to:
-           ``read_recording`` reads NWB files, ``.npz``/``.h5`` arrays and run files.
+           ``read_recording`` reads ``.npz``/``.h5`` arrays and run files, and NWB files
+           through ``nwb``.
+``nwb``    NWB files (pynwb): spikes of the Units table or a TimeSeries, binned per trial.
+``teacher``  recordings simulated from a known circuit (``teacher_recording``), for checks.
 """
 
 from .hdf5 import (
@@ -19,7 +22,8 @@ from .hdf5 import (
     write_activity,
 )
 from .recordings import Recording, RecordingError, read_recording
+from .teacher import TeacherData, teacher_recording
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CHUNK_BYTES", "RunFile", "RunFileError", "export", "load",
            "info", "create_activity_dataset", "write_activity", "Recording", "RecordingError",
-           "read_recording"]
+           "read_recording", "TeacherData", "teacher_recording"]
