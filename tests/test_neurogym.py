@@ -343,3 +343,65 @@ def test_no_go_trials_are_correct_only_when_fixation_is_held_to_the_end():
     s = env.score(go, batch)
     assert s["correct"].tolist() == (truth == 1).tolist()
     assert s["choice"].tolist() == [1] * 32 and s["truth"].tolist() == truth.tolist()
+
+
+# ------------------------------------------------------------------ settings that must not vanish
+
+def _steps(env, period, task=0):
+    b = env.batch_for_task(task, 1, gen(0))
+    return int(b.conditions[f"end_{period}"][0] - b.conditions[f"start_{period}"][0])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(timing={"delay": 300}),
+     "env.timing: 'delay' is not one of env.tasks: allowed: DelayComparison-v0"),
+    (dict(timing={"DelayComparison-v0": {"dleay": 300}}),
+     'env.timing."DelayComparison-v0".dleay is not a period of DelayComparison-v0: allowed: '
+     "decision, delay, fixation, stimulus1, stimulus2"),
+    (dict(timing={"DelayComparisn-v0": {"delay": 300}}),
+     "env.timing: 'DelayComparisn-v0' is not one of env.tasks: allowed: DelayComparison-v0"),
+    (dict(timing={"DelayComparison": {"delay": -1}}),
+     'env.timing."DelayComparison-v0".delay=-1 is invalid: a period lasts a number of ms'),
+    (dict(timing={"DelayComparison-v0": {"delay": ["uniform", [100]]}}),
+     "delay=['uniform', [100]] is invalid"),
+    (dict(timing={"DelayComparison-v0": {"delay": ["gauss", [100, 5]]}}),
+     "delay=['gauss', [100, 5]] is invalid"),
+    (dict(timing="delay=300"), "env.timing='delay=300' is invalid: it maps each env id"),
+    (dict(timing={"DelayComparison": {"delay": 1}, "DelayComparison-v0": {"delay": 2}}),
+     "env.timing names 'DelayComparison-v0' twice"),
+    (dict(env_kwargs={"DelayComparisn-v0": {"sigma": 0.0}}),
+     "env.env_kwargs: 'DelayComparisn-v0' is not one of env.tasks"),
+    (dict(env_kwargs={"DelayComparison-v0": {"sigmaa": 0.0}}),
+     'env.env_kwargs."DelayComparison-v0".sigmaa is not an argument of DelayComparison-v0: '
+     "allowed: rewards, sigma, vpairs"),
+    (dict(env_kwargs={"DelayComparison-v0": {"dt": 10}}), "set it with circuit.dt_ms"),
+    (dict(env_kwargs={"DelayComparison-v0": {"timing": {}}}),
+     'set it with env.timing."DelayComparison-v0"'),
+    (dict(env_kwargs={"DelayComparison-v0": 3}),
+     "env.env_kwargs.DelayComparison-v0=3 is invalid: it must be a table"),
+])
+def test_settings_an_env_does_not_have_are_one_line_errors(kwargs, message):
+    with pytest.raises(ValueError) as err:
+        NeuroGymEnv(tasks=("DelayComparison-v0",), **kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_timing_and_kwargs_reach_the_env():
+    assert _steps(NeuroGymEnv(tasks=("DelayComparison-v0",)), "delay") == 50  # 1000 ms
+    for key in ("DelayComparison-v0", "DelayComparison"):
+        env = NeuroGymEnv(tasks=("DelayComparison-v0",), timing={key: {"delay": 300}})
+        assert _steps(env, "delay") == 15
+    # yang19's delayed tasks replace the timing they are given: it is applied after building
+    assert _steps(NeuroGymEnv(tasks=("yang19.dlygo-v0",)), "delay") == 25
+    env = NeuroGymEnv(tasks=("yang19.dlygo-v0",), timing={"yang19.dlygo-v0": {"delay": 100}})
+    assert _steps(env, "delay") == 5
+    env = NeuroGymEnv(tasks=("DelayComparison-v0",),
+                      timing={"DelayComparison-v0": {"delay": ["uniform", [200, 400]]}})
+    cond = env.batch_for_task(0, 64, gen(1)).conditions
+    lengths = set((cond["end_delay"] - cond["start_delay"]).tolist())
+    assert min(lengths) >= 10 and max(lengths) < 20 and len(lengths) > 3
+    quiet = NeuroGymEnv(tasks=("PerceptualDecisionMaking-v0",),
+                        env_kwargs={"PerceptualDecisionMaking-v0": {"sigma": 0.0}})
+    b = quiet.batch_for_task(0, 64, gen(2))
+    stim = b.inputs[int(b.conditions["start_stimulus"][0]), :, 1:3]
+    assert torch.equal(stim, b.inputs[int(b.conditions["end_stimulus"][0]) - 1, :, 1:3])

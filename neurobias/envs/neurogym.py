@@ -125,13 +125,15 @@ def _check_period_value(name: str, value: Any) -> None:
 
     ok = ms(value)
     if isinstance(value, (list, tuple)) and value:
-        if all(ms(v) for v in value):
-            ok = True
-        elif len(value) == 2 and value[0] in ("uniform", "choice", "truncated_exponential"):
-            ok = isinstance(value[1], (list, tuple)) and len(value[1]) > 0 and \
-                all(ms(v) for v in value[1])
-        elif len(value) == 2 and value[0] == "constant":
-            ok = ms(value[1])
+        dist, args = (value if len(value) == 2 and isinstance(value[0], str) else (None, None))
+        if dist is None:
+            ok = all(ms(v) for v in value)
+        elif dist == "constant":
+            ok = ms(args)
+        elif isinstance(args, (list, tuple)) and all(ms(v) for v in args):
+            ok = (dist == "uniform" and len(args) == 2 and args[0] <= args[1]) or \
+                (dist == "choice" and len(args) > 0) or \
+                (dist == "truncated_exponential" and 1 <= len(args) <= 3)
     if not ok:
         raise ValueError(f"{name}={value!r} is invalid: a period lasts a number of ms >= 0, a "
                          "list of ms to draw from, or [\"uniform\", [low, high]]")
