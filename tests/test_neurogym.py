@@ -379,10 +379,16 @@ def _steps(env, period, task=0):
      'set it with env.timing."DelayComparison-v0"'),
     (dict(env_kwargs={"DelayComparison-v0": 3}),
      "env.env_kwargs.DelayComparison-v0=3 is invalid: it must be a table"),
+    (dict(tasks=("yang19.rtgo-v0",), env_kwargs={"yang19.rtgo-v0": {"reaction": False}}),
+     "env.env_kwargs.\"yang19.rtgo-v0\".reaction cannot be set: NeuroGym's yang19.rtgo-v0 "
+     "sets it itself"),
+    (dict(tasks=("yang19.dms-v0",), env_kwargs={"yang19.dms-v0": {"matchto": "category"}}),
+     "NeuroGym env 'yang19.dms-v0' refused env.env_kwargs: "),
 ])
 def test_settings_an_env_does_not_have_are_one_line_errors(kwargs, message):
+    kwargs = {"tasks": ("DelayComparison-v0",), **kwargs}
     with pytest.raises(ValueError) as err:
-        NeuroGymEnv(tasks=("DelayComparison-v0",), **kwargs)
+        NeuroGymEnv(**kwargs)
     assert message in str(err.value) and "\n" not in str(err.value)
 
 

@@ -105,6 +105,10 @@ _TIMING_TASKS = {"ReadySetGo": ("production",), "MotorTiming": ("production",),
 _CONDITION_PERIODS = {"ReadySetGo": ("measure",), "OneTwoThreeGo": ("interval1",),
                       "IntervalDiscrimination": ("stim1", "stim2"),
                       "HierarchicalReasoning": ("delay",)}
+# constructor arguments that NeuroGym's factory functions overwrite after taking the user's
+_FACTORY_SETS = {"yang19.go-v0": ("anti",), "yang19.anti-v0": ("anti",),
+                 "yang19.dlygo-v0": ("anti",), "yang19.dlyanti-v0": ("anti",),
+                 "yang19.rtgo-v0": ("anti", "reaction"), "yang19.rtanti-v0": ("anti", "reaction")}
 _PROBE_TRIALS = 20
 _NUMBER = (int, float, np.integer, np.floating)
 
@@ -202,6 +206,9 @@ class _Task:
                                         **({"timing": dict(periods)} if periods else {}),
                                         **(kwargs if with_kwargs else {})).unwrapped
             except TypeError as err:
+                if "missing" not in str(err):
+                    raise ValueError(f"NeuroGym env {env_id!r} refused env.env_kwargs: "
+                                     f"{err}") from None
                 raise ValueError(f"NeuroGym env {env_id!r} needs arguments: {err}; pass them "
                                  "in env.env_kwargs") from None
             if periods:  # some factories (yang19 dlygo, dlyanti) replace the timing passed in
@@ -214,6 +221,10 @@ class _Task:
             if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
                 allowed = sorted(k for k in params if k not in ("self", "dt", "timing"))
                 for key in kwargs:
+                    if key in _FACTORY_SETS.get(env_id, ()):
+                        raise ValueError(f'env.env_kwargs."{env_id}".{key} cannot be set: '
+                                         f"NeuroGym's {env_id} sets it itself (it would be "
+                                         "ignored)")
                     if key not in allowed:
                         raise ValueError(f'env.env_kwargs."{env_id}".{key} is not an argument '
                                          f"of {env_id}: allowed: " + ", ".join(allowed))
