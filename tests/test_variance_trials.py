@@ -117,3 +117,14 @@ def test_analyze_takes_task_variance_on_the_fixed_trials(tmp_path):
                       variance_trials_per_task=16)
     expected, _ = task_variances(*variance_trials(run.net.cpu(), run.env, 16, 3), 2)
     np.testing.assert_allclose(res.task_variance, expected, rtol=1e-12)
+
+
+def test_annubes_noise_is_off_in_fixed_trials():
+    # one modality at one intensity, no catch trials: every trial is the same condition
+    kwargs = {"AnnubesEnv-v0": {"session": {"v": 1.0}, "catch_prob": 0.0,
+                                "intensities": [1.0]}}
+    env = NeuroGymEnv(tasks=("AnnubesEnv-v0",), env_kwargs=kwargs)
+    fixed = env.fixed_batch(8, gen(0))
+    assert all(torch.equal(fixed.inputs[:, i], fixed.inputs[:, 0]) for i in range(8))
+    noisy = env.test_batch(8, gen(0))
+    assert not torch.equal(noisy.inputs[:, 1], noisy.inputs[:, 0])

@@ -109,6 +109,8 @@ _CONDITION_PERIODS = {"ReadySetGo": ("measure",), "OneTwoThreeGo": ("interval1",
 _FACTORY_SETS = {"yang19.go-v0": ("anti",), "yang19.anti-v0": ("anti",),
                  "yang19.dlygo-v0": ("anti",), "yang19.dlyanti-v0": ("anti",),
                  "yang19.rtgo-v0": ("anti", "reaction"), "yang19.rtanti-v0": ("anti", "reaction")}
+# the attributes NeuroGym envs scale their stimulus noise by (Annubes: noise_factor)
+_NOISE = ("sigma", "noise_factor")
 _PROBE_TRIALS = 20
 _NUMBER = (int, float, np.integer, np.floating)
 
@@ -262,8 +264,9 @@ class _Task:
         if not self.regression:
             self._find_answers([self.new_trial() for _ in range(_PROBE_TRIALS)])
         self.env = self._make()
-        if noise_free and hasattr(self.env, "sigma"):
-            self.env.sigma = 0.0
+        for name in _NOISE if noise_free else ():
+            if hasattr(self.env, name):
+                setattr(self.env, name, 0.0)
 
     def _find_answers(self, probes: list[_Trial]) -> None:
         top = max(int(np.max(tr.gt)) for tr in probes)
@@ -443,12 +446,13 @@ class NeuroGymEnv(Env):
 
         For task variance and other analyses that compare trials step by step (Yang et al.,
         Nat. Neurosci. 2019, analyse noise-free test trials of fixed timing). Each task's
-        stimulus noise ``sigma`` is set to 0 where the env has one; every period whose duration
-        is drawn per trial is fixed to ``timing[env id][period]`` where given, else to the mean
-        of its distribution (then floored to a multiple of dt by NeuroGym). Durations that are a
-        trial's condition (the interval of ReadySetGo, OneTwoThreeGo, IntervalDiscrimination,
-        the delay of HierarchicalReasoning) stay drawn. Two trials of the same condition then
-        have identical inputs and, in most tasks, the same length.
+        stimulus noise (``sigma``; Annubes: ``noise_factor``) is set to 0 where it has one;
+        every period whose duration is drawn per trial is fixed to ``timing[env id][period]``
+        where given, else to the mean of its distribution (then floored to a multiple of dt by
+        NeuroGym). Durations that are a trial's condition (the interval of ReadySetGo,
+        OneTwoThreeGo, IntervalDiscrimination, the delay of HierarchicalReasoning) stay drawn.
+        Two trials of the same condition then have identical inputs and, in most tasks, the same
+        length.
 
         Args:
             batch_size: trials in all; trial k is of task k mod n_tasks (as ``test_batch``).
