@@ -70,6 +70,10 @@ def test_envs_needing_arguments():
     env = NeuroGymEnv(tasks=("AnnubesEnv-v0",), env_kwargs={
         "AnnubesEnv-v0": {"session": {"v": 0.5, "a": 0.5}, "catch_prob": 0.5}})
     assert env.sample(2, gen(0)).n_trials == 2
+    # Annubes draws its stimuli from a generator of its own: it follows the seed as well
+    a, b = (NeuroGymEnv(tasks=("AnnubesEnv-v0",), env_kwargs=ANNUBES).sample(16, gen(0))
+            for _ in range(2))
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
     with pytest.raises(ValueError, match="'NoSuchTask' is not a NeuroGym env or collection"):
         NeuroGymEnv(tasks=("NoSuchTask",))
 

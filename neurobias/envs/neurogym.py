@@ -424,7 +424,10 @@ class NeuroGymEnv(Env):
                        ) -> TrialBatch:
         """``batch_size`` trials of task index ``task``, reseeded from ``generator``."""
         t = self.tasks[task]
-        t.env.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        t.env.seed(seed)
+        if isinstance(getattr(t.env, "_rng", None), np.random.Generator):
+            t.env._rng = np.random.default_rng(seed)  # Annubes draws its stimuli from its own
         return self._collate([t.new_trial() for _ in range(batch_size)], [task] * batch_size)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
