@@ -342,10 +342,12 @@ def parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         pass
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    if text.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _override_path(key: str) -> list[str]:
