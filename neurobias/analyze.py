@@ -4,7 +4,8 @@
 if missing), computes
 
 * task variance per unit and task, over the whole trial after the initial fixation epoch and
-  per epoch (Yang et al. 2019);
+  per epoch (Yang et al. 2019), on fresh noise-free, fixed-timing test trials where the env
+  makes them (NeuroGym: ``NeuroGymEnv.fixed_batch``), else on the exported trials;
 * selectivity clusters (k-means, k by silhouette);
 * the Spearman correlation of each unit's learned tonic input with its task variance, per task
   and per cluster, against a shuffled-unit null (Williams et al. 2025, Fig. 1C);
@@ -36,7 +37,8 @@ from .io.hdf5 import RunFileError, _ascii, _dataset, _text, export
 from .io.hdf5 import load as load_file
 from .run import Run, load_run
 
-__all__ = ["RunAnalysis", "analyze_run", "write_analysis"]
+__all__ = ["RunAnalysis", "analyze_run", "task_variances", "variance_trials",
+           "write_analysis"]
 
 
 @dataclass
@@ -67,11 +69,58 @@ def _trial_window(cond: dict[str, np.ndarray], n_steps: int, n_trials: int) -> n
     return A.epoch_window(start, end, n_steps)
 
 
+def variance_trials(net, env, n_per_task: int, seed: int
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]] | None:
+    """Rates of noise-free, fixed-timing test trials, for task variance.
+
+    Args:
+        net: the circuit (run noise-free, on its own device).
+        env: an env with ``fixed_batch`` (NeuroGym); others return None.
+        n_per_task: trials per task.
+        seed: seeds the draws of the trials' conditions.
+
+    Returns:
+        (rates (time, trial, unit) float64, task (trial,), conditions name -> (trial,)), or
+        None when the env cannot make such trials.
+    """
+    if not hasattr(env, "fixed_batch"):
+        return None
+    gen = torch.Generator().manual_seed(seed)
+    batch = env.fixed_batch(n_per_task * env.n_tasks, gen)
+    device = net.W_rec.device
+    with torch.no_grad():
+        rates = net(batch.inputs.to(device), batch.context.to(device)).rates
+    cond = {k: v.cpu().numpy() for k, v in batch.conditions.items()}
+    return rates.double().cpu().numpy(), cond["task"].astype(np.int64), cond
+
+
+def task_variances(rates_tbn: np.ndarray, task: np.ndarray, cond: dict[str, np.ndarray],
+                   n_tasks: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Task variance over the trial after the initial fixation epoch, and per epoch.
+
+    The window of trial k is [end_fixation[k], length[k]) (steps; from 0 where there is no
+    fixation epoch): the variance across a task's trials at each step of it, averaged over its
+    steps (see ``analysis.task_variance``). Epochs are every ``start_E``/``end_E`` condition
+    pair but fixation.
+
+    Returns:
+        ((unit, task) task variance, epoch -> (unit, task)).
+    """
+    n_t, n_b, _ = rates_tbn.shape
+    tv = A.task_variance(rates_tbn, task, n_tasks, _trial_window(cond, n_t, n_b))
+    epochs = sorted(k[len("start_"):] for k in cond if k.startswith("start_")
+                    and f"end_{k[len('start_'):]}" in cond and k != "start_fixation")
+    tv_epochs = A.task_variance_by_epoch(
+        rates_tbn, task, {e: (cond[f"start_{e}"], cond[f"end_{e}"]) for e in epochs}, n_tasks)
+    return tv, tv_epochs
+
+
 def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts: int = 64,
                 fixed_point_iters: int = 1000, fixed_point_max: int = 8, slow_tol: float = 0.1,
                 n_shuffles: int = 1000, k_range: tuple[int, int] = (2, 20),
                 threshold: float = 1e-3, lesions: bool = True, seed: int = 0,
-                progress: bool | None = None) -> RunAnalysis:
+                progress: bool | None = None, variance_trials_per_task: int = 64
+                ) -> RunAnalysis:
     """Analyse a run folder (see the module docstring).
 
     A run in env ``recording`` (a circuit fitted to recorded activity) gets its own analysis
@@ -93,6 +142,8 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
         lesions: silence each cluster and score the tasks (NeuroGym runs only).
         seed: seed of k-means, the null, and the fixed-point starts.
         progress: a progress bar over the stages (None: when stderr is a terminal).
+        variance_trials_per_task: noise-free, fixed-timing test trials per task that task
+            variance is taken on (NeuroGym runs; others use the exported trials).
     """
     run_dir = Path(run_dir)
     run: Run = load_run(run_dir)
@@ -120,12 +171,14 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
     tasks = list(getattr(env, "task_names", env.context_names))
     win = _trial_window(cond, n_t, n_b)
 
-    # task variance, whole trial and per epoch
-    tv = A.task_variance(rates, task, len(tasks), win)
-    epochs = sorted(k[len("start_"):] for k in cond if k.startswith("start_")
-                    and f"end_{k[len('start_'):]}" in cond and k != "start_fixation")
-    tv_epochs = A.task_variance_by_epoch(
-        rates, task, {e: (cond[f"start_{e}"], cond[f"end_{e}"]) for e in epochs}, len(tasks))
+    # task variance, whole trial and per epoch, on noise-free fixed-timing trials if possible
+    fresh = variance_trials(net, env, variance_trials_per_task, seed)
+    if fresh is None:
+        tv, tv_epochs = task_variances(rates, task, cond, len(tasks))
+        notes.append("task variance on the exported trials (the env makes no fixed-timing "
+                     "trials)")
+    else:
+        tv, tv_epochs = task_variances(*fresh, len(tasks))
     bar.update()
 
     # clusters

@@ -336,15 +336,43 @@ def _env_dims(env: EnvConfig, dt_ms: Any) -> dict[str, int]:
 
 
 def parse_value(text: str) -> Any:
-    """Parse the right-hand side of ``--set key=value`` as a TOML value (bare words: strings)."""
+    """Parse the right-hand side of ``--set key=value`` as a TOML value, else as JSON (a JSON
+    object such as ``{"delay": 100}``), else as a bare string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        return text
+        pass
+    if text.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _override_path(key: str) -> list[str]:
+    """The parts of a dotted ``--set`` key, read as a TOML key (quoted parts may hold dots)."""
+    try:
+        node = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        raise ConfigError(f"--set {key} is not a valid key: parts are letters, digits, _ and -, "
+                          'joined by dots; quote a part that holds dots, e.g. '
+                          'env.timing."yang19.go-v0".fixation=200') from None
+    parts = []
+    while isinstance(node, dict):
+        (name, node), = node.items()
+        parts.append(name)
+    return parts
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides to a nested dict; unknown keys raise ConfigError.
+
+    A key is a dotted TOML key. Under ``env`` it may go deeper than ``env.key``, into the
+    tables an env takes: ``env.timing.DelayComparison-v0.delay=100`` sets one period of one
+    NeuroGym env (every other setting of that table is kept). An env id that holds dots is
+    quoted, as in TOML: ``env.timing."yang19.go-v0".fixation=200`` (in a shell, wrap the whole
+    argument in single quotes). The names inside are checked when the env is built.
 
     Args:
         data: the nested dict of a TOML spec.
@@ -359,23 +387,39 @@ def apply_overrides(data: Mapping[str, Any], overrides: list[str]) -> dict[str, 
         key, text = item.split("=", 1)
         key = key.strip()
         value = parse_value(text.strip())
-        parts = key.split(".")
+        if not key:
+            raise ConfigError(f"--set {item!r} is invalid: expected KEY=VALUE, "
+                              "e.g. train.steps=100")
+        parts = _override_path(key)
         if len(parts) == 1:
             if key not in ("name", "seed"):
                 raise ConfigError(f"--set {key} is not a known setting: allowed: name, seed, "
                                   "circuit.*, env.*, train.*")
             out[key] = value
             continue
-        if len(parts) != 2 or parts[0] not in ("circuit", "env", "train"):
+        if parts[0] not in ("circuit", "env", "train") or \
+                (len(parts) > 2 and parts[0] != "env"):
             raise ConfigError(f"--set {key} is not a known setting: allowed: name, seed, "
-                              "circuit.*, env.*, train.*")
-        section, name = parts
+                              "circuit.*, env.*, train.* (and env.TABLE.KEY... inside an env's "
+                              "tables)")
+        section, name = parts[:2]
         if section in sections:
             names = {f.name for f in dataclasses.fields(sections[section])}
             if name not in names:
                 raise ConfigError(f"--set {key} is not a known setting: allowed {section} keys: "
                                   + ", ".join(sorted(names)))
-        out.setdefault(section, {})[name] = value
+        node = out.setdefault(section, {})
+        if not isinstance(node, Mapping):
+            raise ConfigError(f"--set {key}: {section} is not a table in the spec")
+        node = out[section] = dict(node)
+        for depth, part in enumerate(parts[1:-1], start=2):
+            child = node.get(part, {})
+            if not isinstance(child, Mapping):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])}={child!r} is not a "
+                                  "table, so it has no keys to set")
+            node[part] = dict(child)  # copied: the caller's spec is left as it was
+            node = node[part]
+        node[parts[-1]] = value
     return out
 
 

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from neurobias import CircuitConfig, ConfigError, TrainConfig, load_config
 from neurobias.config import apply_overrides, config_from_dict
@@ -84,3 +85,79 @@ def test_shipped_specs_load(name):
 
     cfg = load_config(Path(__file__).parents[1] / "tasks" / f"{name}.toml")
     assert cfg.env.kind == name
+
+
+NEUROGYM = {"name": "dc", "circuit": {"n_units": 8},
+            "env": {"kind": "neurogym", "tasks": ["DelayComparison-v0", "yang19.go-v0"],
+                    "eval_trials": 2,
+                    "timing": {"DelayComparison-v0": {"fixation": 200, "delay": 300}}},
+            "train": {"steps": 1, "batch_size": 2}}
+
+
+def test_overrides_reach_into_env_tables():
+    data = apply_overrides(NEUROGYM, ["env.timing.DelayComparison-v0.delay=100",
+                                      'env.timing."yang19.go-v0".fixation=200',
+                                      "env.env_kwargs.DelayComparison-v0.sigma=0"])
+    timing = data["env"]["timing"]
+    assert timing == {"DelayComparison-v0": {"fixation": 200, "delay": 100},
+                      "yang19.go-v0": {"fixation": 200}}
+    assert data["env"]["env_kwargs"] == {"DelayComparison-v0": {"sigma": 0}}
+    assert NEUROGYM["env"]["timing"]["DelayComparison-v0"]["delay"] == 300  # not mutated
+    env = config_from_dict(data).env.build(20.0)
+    b = env.batch_for_task(0, 1, torch.Generator().manual_seed(0))
+    assert int(b.conditions["end_delay"][0] - b.conditions["start_delay"][0]) == 5  # 100 ms
+    assert env.tasks[0].env.sigma == 0
+    # a whole table as a TOML inline table or as JSON
+    for text in ('{"DelayComparison-v0" = {delay = 100}}',
+                 '{"DelayComparison-v0": {"delay": 100}}'):
+        data = apply_overrides(NEUROGYM, [f"env.timing={text}"])
+        assert data["env"]["timing"] == {"DelayComparison-v0": {"delay": 100}}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("env.timing.DelayComparison-v0.dleay=100",
+     'env.timing."DelayComparison-v0".dleay is not a period of DelayComparison-v0: allowed: '
+     "decision, delay, fixation, stimulus1, stimulus2"),
+    ("env.timing.DelayComparisn-v0.delay=100",
+     "env.timing: 'DelayComparisn-v0' is not one of env.tasks: allowed: DelayComparison-v0, "
+     "yang19.go-v0"),
+    # an env id with dots must be quoted; unquoted, its first part is not a task
+    ("env.timing.yang19.go-v0.fixation=100",
+     "env.timing: 'yang19' is not one of env.tasks: allowed: DelayComparison-v0, yang19.go-v0 "
+     '(e.g. [env.timing."DelayComparison-v0"]; quote ids that contain dots)'),
+    ("env.timing={delay=300}", "env.timing: 'delay' is not one of env.tasks"),
+    ("env.env_kwargs.DelayComparison-v0.sigmaa=0", "sigmaa is not an argument of "
+     "DelayComparison-v0: allowed: rewards, sigma, vpairs"),
+    ("env.timing.DelayComparison-v0.delay=soon", "delay='soon' is invalid"),
+])
+def test_bad_env_table_overrides_are_one_line_errors(override, message):
+    with pytest.raises(ConfigError) as err:
+        config_from_dict(apply_overrides(NEUROGYM, [override]))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("circuit.n_units.x=3", "--set circuit.n_units.x is not a known setting"),
+    ("env.tasks.x=3", "--set env.tasks.x: env.tasks=['DelayComparison-v0', 'yang19.go-v0'] is "
+     "not a table"),
+    ('env.timing."yang19.go-v0=3', "is not a valid key"),
+    ("=3", "expected KEY=VALUE"),
+])
+def test_bad_override_keys(override, message):
+    with pytest.raises(ConfigError) as err:
+        apply_overrides(NEUROGYM, [override])
+    assert message in str(err.value)
+
+
+def test_cli_refuses_a_misspelled_period_with_exit_2_and_writes_nothing(tmp_path, capsys):
+    from neurobias.cli import main
+
+    spec = tmp_path / "dc.toml"
+    spec.write_text('[circuit]\nn_units = 8\n[env]\nkind = "neurogym"\n'
+                    'tasks = ["DelayComparison-v0"]\n[env.timing."DelayComparison-v0"]\n'
+                    "dleay = 300\n[train]\nsteps = 1\n")
+    code = main(["train", str(spec), "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "dleay is not a period of DelayComparison-v0: allowed: decision, delay" in err
+    assert not (tmp_path / "run").exists()

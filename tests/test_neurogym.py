@@ -70,6 +70,10 @@ def test_envs_needing_arguments():
     env = NeuroGymEnv(tasks=("AnnubesEnv-v0",), env_kwargs={
         "AnnubesEnv-v0": {"session": {"v": 0.5, "a": 0.5}, "catch_prob": 0.5}})
     assert env.sample(2, gen(0)).n_trials == 2
+    # Annubes draws its stimuli from a generator of its own: it follows the seed as well
+    a, b = (NeuroGymEnv(tasks=("AnnubesEnv-v0",), env_kwargs=ANNUBES).sample(16, gen(0))
+            for _ in range(2))
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.targets, b.targets)
     with pytest.raises(ValueError, match="'NoSuchTask' is not a NeuroGym env or collection"):
         NeuroGymEnv(tasks=("NoSuchTask",))
 
@@ -181,3 +185,233 @@ def test_multitask_run_summary_export_and_figures(tmp_path):
     paths = plot.run_figures(run, tmp_path / "figures")
     assert {p.name for p in paths} == {"learning_curve.png", "task_learning_curves.png",
                                        "psychometric.png"}
+
+
+# ------------------------------------------------------------------ scoring of every env
+
+ANNUBES = {"AnnubesEnv-v0": {"session": {"v": 0.5, "a": 0.5}, "catch_prob": 0.5}}
+# every env the adapter accepts alone, the yang19 collection as one multitask env, an env that
+# needs arguments, and a mixed set (timing, two-answer and choice tasks in one env)
+SCORED = [(e,) for e in SUPERVISED] + [("yang19",), ("AnnubesEnv-v0",),
+                                        ("ReadySetGo-v0", "DualDelayMatchSample-v0",
+                                         "GoNogo-v0", "yang19.dms-v0")]
+# the 7 envs NeuroGym registers that the adapter refuses, with the reason it gives
+REFUSED = {"AnnubesEnv-v0": "needs arguments", "Bandit-v0": "no supervised ground truth",
+           "DawTwoStep-v0": "no supervised ground truth",
+           "EconomicDecisionMaking-v0": "no supervised ground truth",
+           "Null-v0": "no supervised ground truth",
+           "Reaching1D-v0": "not supervised by actions",
+           "Reaching1DWithSelfDistraction-v0": "not supervised by actions"}
+
+
+class _Recorded(NeuroGymEnv):
+    """A NeuroGymEnv that keeps every batch it hands out (for the oracle and the chance)."""
+
+    def batch_for_task(self, task, batch_size, generator):
+        batch = super().batch_for_task(task, batch_size, generator)
+        self.handed_out = getattr(self, "handed_out", []) + [batch]
+        return batch
+
+
+class _Oracle(nb.RateRNN):
+    """Outputs the ground truth of the batch it is given: one-hot logits (or the targets)."""
+
+    def forward(self, inputs, context, **kw):
+        batch = next(b for b in self.env.handed_out
+                     if b.inputs.shape == inputs.shape and torch.equal(b.inputs, inputs))
+        if self.env.regression:
+            return nb.Rollout(batch.targets.clone(), None, None)
+        return nb.Rollout(_perfect_logits(batch, self.env.n_outputs), None, None)
+
+
+def _circuits(env):
+    cfg = nb.CircuitConfig(n_units=8, n_inputs=env.n_inputs, n_outputs=env.n_outputs,
+                           n_contexts=env.n_contexts, readout_scale=0.0)
+    oracle = _Oracle(cfg, seed=0)
+    oracle.env = env
+    fixate = nb.RateRNN(cfg, seed=0)  # W_out = 0: the outputs are b_out, fixation the largest
+    with torch.no_grad():
+        fixate.b_out[0] = 5.0
+    return oracle, fixate
+
+
+def test_the_registry_is_what_the_scoring_sweep_covers():
+    _, native, collections = __import__("neurobias.envs.neurogym", fromlist=["_ngym"])._ngym()
+    every = set(native) | set(collections)
+    assert len(SUPERVISED) == 45 and set(SUPERVISED) | set(REFUSED) == every
+    for env_id, reason in REFUSED.items():
+        with pytest.raises(ValueError, match=reason):
+            NeuroGymEnv(tasks=(env_id,))
+
+
+@pytest.mark.parametrize("tasks", SCORED, ids=["+".join(t) for t in SCORED])
+def test_oracle_scores_one_and_always_fixate_scores_the_no_response_share(tasks):
+    """Chance for always-fixate is the share of trials whose ground truth is fixation at every
+    step (no-go, non-match, no-tone trials): there fixating is right, everywhere else a
+    response is needed. It is 0 for tasks that always ask for a response (timing tasks too)."""
+    env = _Recorded(tasks=tasks, eval_trials=48,
+                    env_kwargs=ANNUBES if "AnnubesEnv-v0" in tasks else None)
+    oracle, fixate = _circuits(env)
+    scores = env.evaluate(oracle, gen(3))
+    if env.regression:
+        assert all(scores[f"r2/{n}"] == pytest.approx(1.0) for n in env.task_names)
+        return
+    for name in env.task_names:
+        assert scores[f"accuracy/{name}"] == 1.0, name
+        assert scores[f"fixation_break/{name}"] == 0.0, name
+    env.handed_out = []
+    scores = env.evaluate(fixate, gen(3))
+    for name, batch in zip(env.task_names, env.handed_out, strict=True):
+        asks = ((batch.targets[..., 0] != 0) & (batch.mask[..., 0] > 0)).any(0)
+        chance = float((~asks).float().mean())
+        assert scores[f"accuracy/{name}"] == pytest.approx(chance), name
+        assert scores[f"fixation_break/{name}"] == 0.0, name
+        if name in ("ReadySetGo", "MotorTiming", "OneTwoThreeGo"):
+            assert chance == 0.0
+
+
+def _choose(logits, step, trial, action):
+    logits[step, trial] = 0.0
+    logits[step, trial, action] = 10.0
+
+
+def test_timing_task_is_scored_by_the_first_response_within_the_envs_tolerance():
+    env = NeuroGymEnv(tasks=("ReadySetGo-v0",))
+    batch = env.batch_for_task(0, 16, gen(4))
+    cond = batch.conditions
+    fixate = torch.zeros(batch.n_steps, 16, env.n_outputs)
+    fixate[..., 0] = 10.0
+    for i in range(16):
+        start = int(cond["start_production"][i])
+        # the target is production / dt steps into the production period (NeuroGym's gt)
+        steps_to_target = int(float(cond["production"][i]) / 20.0)
+        target = start + steps_to_target
+        assert batch.targets[target, i, 0] == 1 and batch.targets[start:target, i, 0].sum() == 0
+        # NeuroGym's reward: |t - target| <= prod_margin (0.2) * production + 25 ms
+        late = int((0.2 * steps_to_target * 20.0 + 25.0) // 20.0)
+        for shift, ok in ((late, True), (late + 1, False), (-late, True), (-late - 1, False)):
+            y = fixate.clone()
+            _choose(y, target + shift, i, 1)
+            s = env.score(y, batch)
+            assert bool(s["correct"][i]) is ok, (i, shift)
+            assert not s["fix_break"][i] and s["correct"][torch.arange(16) != i].sum() == 0
+        # a response before the production period breaks fixation
+        y = fixate.clone()
+        _choose(y, target, i, 1)
+        _choose(y, start - 1, i, 1)
+        s = env.score(y, batch)
+        assert s["fix_break"][i] and not s["correct"][i]
+
+
+def test_every_answer_period_counts_and_fixation_between_them():
+    # DualDelayMatchSample answers in test1 and in test2; the old score read only test2
+    env = NeuroGymEnv(tasks=("DualDelayMatchSample-v0",))
+    batch = env.batch_for_task(0, 8, gen(5))
+    cond = batch.conditions
+    perfect = _perfect_logits(batch, env.n_outputs)
+    assert env.score(perfect, batch)["correct"].all()
+    wrong = perfect.clone()
+    last1 = int(cond["end_test1"][0]) - 1
+    _choose(wrong, last1, 0, 3 - int(batch.targets[last1, 0, 0]))  # the other of actions 1, 2
+    s = env.score(wrong, batch)
+    assert s["correct"].tolist() == [False] + [True] * 7 and not s["fix_break"].any()
+    # answering early in test1 (not at its last step) is neither read nor a fixation break
+    early = perfect.clone()
+    first1 = int(cond["start_test1"][1])
+    _choose(early, first1, 1, 3 - int(batch.targets[first1, 1, 0]))
+    assert env.score(early, batch)["correct"].all()
+    # leaving fixation in delay2, between the two answers, is a fixation break
+    broken = perfect.clone()
+    _choose(broken, int(cond["start_delay2"][2]), 2, 1)
+    s = env.score(broken, batch)
+    assert s["fix_break"].tolist() == [False, False, True] + [False] * 5
+    assert s["correct"].tolist() == [True, True, False] + [True] * 5
+    # HierarchicalReasoning: the rule reported in rule_target counts as well as the decision
+    env = NeuroGymEnv(tasks=("HierarchicalReasoning-v0",))
+    batch = env.batch_for_task(0, 4, gen(6))
+    wrong = _perfect_logits(batch, env.n_outputs)
+    rule = int(batch.conditions["end_rule_target"][3]) - 1
+    _choose(wrong, rule, 3, 3 - int(batch.targets[rule, 3, 0]))
+    assert env.score(wrong, batch)["correct"].tolist() == [True, True, True, False]
+
+
+def test_no_go_trials_are_correct_only_when_fixation_is_held_to_the_end():
+    env = NeuroGymEnv(tasks=("GoNogo-v0",))
+    batch = env.batch_for_task(0, 32, gen(7))
+    last = batch.conditions["decision_end"] - 1
+    truth = batch.targets[last, torch.arange(32), 0].long()
+    assert 0 < int((truth == 0).sum()) < 32
+    go = _perfect_logits(batch, 2)
+    for i in range(32):  # "go" at the last decision step of every trial
+        _choose(go, int(last[i]), i, 1)
+    s = env.score(go, batch)
+    assert s["correct"].tolist() == (truth == 1).tolist()
+    assert s["choice"].tolist() == [1] * 32 and s["truth"].tolist() == truth.tolist()
+
+
+# ------------------------------------------------------------------ settings that must not vanish
+
+def _steps(env, period, task=0):
+    b = env.batch_for_task(task, 1, gen(0))
+    return int(b.conditions[f"end_{period}"][0] - b.conditions[f"start_{period}"][0])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(timing={"delay": 300}),
+     "env.timing: 'delay' is not one of env.tasks: allowed: DelayComparison-v0"),
+    (dict(timing={"DelayComparison-v0": {"dleay": 300}}),
+     'env.timing."DelayComparison-v0".dleay is not a period of DelayComparison-v0: allowed: '
+     "decision, delay, fixation, stimulus1, stimulus2"),
+    (dict(timing={"DelayComparisn-v0": {"delay": 300}}),
+     "env.timing: 'DelayComparisn-v0' is not one of env.tasks: allowed: DelayComparison-v0"),
+    (dict(timing={"DelayComparison": {"delay": -1}}),
+     'env.timing."DelayComparison-v0".delay=-1 is invalid: a period lasts a number of ms'),
+    (dict(timing={"DelayComparison-v0": {"delay": ["uniform", [100]]}}),
+     "delay=['uniform', [100]] is invalid"),
+    (dict(timing={"DelayComparison-v0": {"delay": ["gauss", [100, 5]]}}),
+     "delay=['gauss', [100, 5]] is invalid"),
+    (dict(timing="delay=300"), "env.timing='delay=300' is invalid: it maps each env id"),
+    (dict(timing={"DelayComparison": {"delay": 1}, "DelayComparison-v0": {"delay": 2}}),
+     "env.timing names 'DelayComparison-v0' twice"),
+    (dict(env_kwargs={"DelayComparisn-v0": {"sigma": 0.0}}),
+     "env.env_kwargs: 'DelayComparisn-v0' is not one of env.tasks"),
+    (dict(env_kwargs={"DelayComparison-v0": {"sigmaa": 0.0}}),
+     'env.env_kwargs."DelayComparison-v0".sigmaa is not an argument of DelayComparison-v0: '
+     "allowed: rewards, sigma, vpairs"),
+    (dict(env_kwargs={"DelayComparison-v0": {"dt": 10}}), "set it with circuit.dt_ms"),
+    (dict(env_kwargs={"DelayComparison-v0": {"timing": {}}}),
+     'set it with env.timing."DelayComparison-v0"'),
+    (dict(env_kwargs={"DelayComparison-v0": 3}),
+     "env.env_kwargs.DelayComparison-v0=3 is invalid: it must be a table"),
+    (dict(tasks=("yang19.rtgo-v0",), env_kwargs={"yang19.rtgo-v0": {"reaction": False}}),
+     "env.env_kwargs.\"yang19.rtgo-v0\".reaction cannot be set: NeuroGym's yang19.rtgo-v0 "
+     "sets it itself"),
+    (dict(tasks=("yang19.dms-v0",), env_kwargs={"yang19.dms-v0": {"matchto": "category"}}),
+     "NeuroGym env 'yang19.dms-v0' refused env.env_kwargs: "),
+])
+def test_settings_an_env_does_not_have_are_one_line_errors(kwargs, message):
+    kwargs = {"tasks": ("DelayComparison-v0",), **kwargs}
+    with pytest.raises(ValueError) as err:
+        NeuroGymEnv(**kwargs)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_timing_and_kwargs_reach_the_env():
+    assert _steps(NeuroGymEnv(tasks=("DelayComparison-v0",)), "delay") == 50  # 1000 ms
+    for key in ("DelayComparison-v0", "DelayComparison"):
+        env = NeuroGymEnv(tasks=("DelayComparison-v0",), timing={key: {"delay": 300}})
+        assert _steps(env, "delay") == 15
+    # yang19's delayed tasks replace the timing they are given: it is applied after building
+    assert _steps(NeuroGymEnv(tasks=("yang19.dlygo-v0",)), "delay") == 25
+    env = NeuroGymEnv(tasks=("yang19.dlygo-v0",), timing={"yang19.dlygo-v0": {"delay": 100}})
+    assert _steps(env, "delay") == 5
+    env = NeuroGymEnv(tasks=("DelayComparison-v0",),
+                      timing={"DelayComparison-v0": {"delay": ["uniform", [200, 400]]}})
+    cond = env.batch_for_task(0, 64, gen(1)).conditions
+    lengths = set((cond["end_delay"] - cond["start_delay"]).tolist())
+    assert min(lengths) >= 10 and max(lengths) < 20 and len(lengths) > 3
+    quiet = NeuroGymEnv(tasks=("PerceptualDecisionMaking-v0",),
+                        env_kwargs={"PerceptualDecisionMaking-v0": {"sigma": 0.0}})
+    b = quiet.batch_for_task(0, 64, gen(2))
+    stim = b.inputs[int(b.conditions["start_stimulus"][0]), :, 1:3]
+    assert torch.equal(stim, b.inputs[int(b.conditions["end_stimulus"][0]) - 1, :, 1:3])

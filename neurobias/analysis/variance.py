@@ -3,12 +3,19 @@
 For unit i and task (context) c, the task variance is the variance of r_i across the trials of
 c at each time step, averaged over time steps::
 
-    TV[i, c] = mean_t  var_{trials k of c} r_i(t, k)
+    TV[i, c] = mean_{t in T_c}  var_{trials k of c in their window at t} r_i(t, k)
 
-computed on noise-free test trials, so that only the trial conditions (stimulus, choice, ...)
-make the rates differ. Steps outside each trial's analysis window (padding after a short trial,
-or the initial fixation epoch, when left out) are dropped; a time step counts when at least two
-trials of the task are inside their window there.
+The variance is the population variance (ddof 0) across trials at the same step ``t``, counted
+from each trial's first step (absolute time, not aligned on any later epoch); T_c is the set of
+steps where at least two trials of c are inside their analysis window (``window_tb``: padding
+after a short trial and, in ``analyze``, the initial fixation epoch are outside it).
+
+So the variance mixes everything that differs between trials at the same step: the trial
+conditions (stimulus, choice, ...), input noise, and, when epoch durations vary from trial to
+trial, the epoch each trial is in. Yang et al. (2019) take it on noise-free test trials of fixed
+timing, so that only the conditions remain; ``neurobias analyze`` does the same for NeuroGym runs
+(``NeuroGymEnv.fixed_batch``: stimulus noise 0, every drawn period fixed to its mean; a period
+whose duration is itself the condition, as the interval of a timing task, still varies).
 
 Reference: Yang, Joglekar, Song, Newsome & Wang, "Task representations in neural networks
 trained to perform many cognitive tasks", Nat. Neurosci. 22, 297-306 (2019).
@@ -62,8 +69,12 @@ def task_variance(rates_tbn, context, n_contexts: int | None = None, window_tb=N
                   ) -> np.ndarray:
     """Task variance of every unit in every context.
 
+    The variance is taken across the trials of each context at each step (step t of every
+    trial, counted from its start), then averaged over the steps where at least two of them
+    are in their window (see the module docstring for what makes trials differ).
+
     Args:
-        rates_tbn: (time, trial, unit) rates on noise-free test trials.
+        rates_tbn: (time, trial, unit) rates, best of noise-free, fixed-timing test trials.
         context: (trial,) integer task (context) index of each trial.
         n_contexts: number of contexts (default: max(context) + 1).
         window_tb: optional (time, trial) bool, the steps each trial contributes (default all);

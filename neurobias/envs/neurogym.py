@@ -13,13 +13,24 @@ returns views that are overwritten later and ignores seeds. Every batch reseeds 
 the torch generator it is given, so batches are reproducible from one seed.
 
 Scores follow how neuroscientists score a trial: it is correct when the circuit holds fixation
-(output 0 is the largest) at every step before the decision period and its choice at the last
-step of the decision period equals the ground truth.
+(output 0 is the largest) wherever the ground truth asks for fixation outside the answer periods,
+and its choice at the last step of each answer period (the periods where the ground truth ever
+asks for an action; usually the decision period) equals the ground truth; in timing tasks
+(ReadySetGo, MotorTiming, OneTwoThreeGo) the first response must fall within the env's own
+tolerance of the target time. An env whose ground truth changes inside an answer period, and is
+not a known timing task, is refused: no single step would hold its answer.
+
+``timing`` and ``env_kwargs`` are checked against what each env really has (its period names,
+its constructor's arguments, the env ids of ``tasks``): a name that does not exist is an error,
+never silently ignored. ``fixed_batch`` makes the noise-free, fixed-timing test trials analyses
+compare step by step.
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +95,78 @@ def supervised_env_ids() -> list[str]:
     return ok
 
 
+# Timing tasks (Jazayeri & Shadlen 2010; Egger et al. 2019): the answer is *when* the circuit
+# first leaves fixation inside the response window, not which output it holds at one step.
+# class name -> the periods that form the response window
+_TIMING_TASKS = {"ReadySetGo": ("production",), "MotorTiming": ("production",),
+                 "OneTwoThreeGo": ("interval3", "response")}
+# durations that are drawn in the trial itself and define its condition (an interval to
+# reproduce or compare): fixed-timing trials leave them as they are
+_CONDITION_PERIODS = {"ReadySetGo": ("measure",), "OneTwoThreeGo": ("interval1",),
+                      "IntervalDiscrimination": ("stim1", "stim2"),
+                      "HierarchicalReasoning": ("delay",)}
+# constructor arguments that NeuroGym's factory functions overwrite after taking the user's
+_FACTORY_SETS = {"yang19.go-v0": ("anti",), "yang19.anti-v0": ("anti",),
+                 "yang19.dlygo-v0": ("anti",), "yang19.dlyanti-v0": ("anti",),
+                 "yang19.rtgo-v0": ("anti", "reaction"), "yang19.rtanti-v0": ("anti", "reaction")}
+# the attributes NeuroGym envs scale their stimulus noise by (Annubes: noise_factor)
+_NOISE = ("sigma", "noise_factor")
+_PROBE_TRIALS = 20
+_NUMBER = (int, float, np.integer, np.floating)
+
+
+def _constructor(env_id: str):
+    """The registered entry point of ``env_id`` (a class or a factory function)."""
+    import gymnasium
+    from gymnasium.envs.registration import load_env_creator
+
+    entry = gymnasium.spec(env_id).entry_point
+    return load_env_creator(entry) if isinstance(entry, str) else entry
+
+
+def _check_period_value(name: str, value: Any) -> None:
+    """A period duration NeuroGym can sample: ms, a list to draw from, or [dist, args]."""
+    def ms(v):
+        return isinstance(v, _NUMBER) and not isinstance(v, bool) and np.isfinite(v) and v >= 0
+
+    ok = ms(value)
+    if isinstance(value, (list, tuple)) and value:
+        dist, args = (value if len(value) == 2 and isinstance(value[0], str) else (None, None))
+        if dist is None:
+            ok = all(ms(v) for v in value)
+        elif dist == "constant":
+            ok = ms(args)
+        elif isinstance(args, (list, tuple)) and all(ms(v) for v in args):
+            ok = (dist == "uniform" and len(args) == 2 and args[0] <= args[1]) or \
+                (dist == "choice" and len(args) > 0) or \
+                (dist == "truncated_exponential" and 1 <= len(args) <= 3)
+    if not ok:
+        raise ValueError(f"{name}={value!r} is invalid: a period lasts a number of ms >= 0, a "
+                         "list of ms to draw from, or [\"uniform\", [low, high]]")
+
+
+def _mean_duration(value: Any, rng: np.random.RandomState) -> float:
+    """The mean of a NeuroGym period duration (numbers, lists, [dist, args], callables)."""
+    if isinstance(value, _NUMBER):
+        return float(value)
+    if callable(value):  # a lambda or TruncExp: the mean of many draws from a fixed seed
+        if hasattr(value, "seed"):
+            value.seed(0)
+        return float(np.mean([value() for _ in range(4000)]))
+    if isinstance(value[0], _NUMBER):
+        return float(np.mean(value))
+    dist, args = value
+    if dist == "uniform":
+        return float(np.mean(args))
+    if dist == "choice":
+        return float(np.mean(args))
+    if dist == "constant":
+        return float(args)
+    from neurogym.utils.ngym_random import trunc_exp
+
+    return float(np.mean([trunc_exp(rng, *args) for _ in range(4000)]))
+
+
 @dataclass
 class _Trial:
     ob: np.ndarray  # (time, n_obs)
@@ -95,26 +178,74 @@ class _Trial:
 
 
 class _Task:
-    """One NeuroGym env, checked to be supervised."""
+    """One NeuroGym env, checked to be supervised, with how its trials are scored.
 
-    def __init__(self, env_id: str, dt_ms: float, timing, kwargs):
+    ``answer_periods`` are the periods whose ground truth holds an answer (found on probe
+    trials: every period where gt is ever not fixation, and ``decision``); in each, the answer
+    is read at the period's last step. Timing tasks (``timing_task``) are scored instead by the
+    time of the first response inside the window those periods form.
+    """
+
+    def __init__(self, env_id: str, dt_ms: float, timing, kwargs, *, fixed=None,
+                 noise_free: bool = False):
         neurogym, _, _ = _ngym()
         self.env_id = env_id
+        self.dt_ms = float(dt_ms)
+        kwargs = dict(kwargs or {})
+        timing = dict(timing or {})
+        for bad in ("dt", "timing"):
+            if bad in kwargs:
+                where = "circuit.dt_ms" if bad == "dt" else f'env.timing."{env_id}"'
+                raise ValueError(f'env.env_kwargs."{env_id}".{bad} is not allowed: set it with '
+                                 f"{where}")
+        creator = _constructor(env_id)
 
-        def make():
+        def make(with_kwargs=True, periods=None):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    env = neurogym.make(env_id, dt=dt_ms,
-                                        **({"timing": timing} if timing else {}), **kwargs)
+                    env = neurogym.make(env_id, dt=self.dt_ms,
+                                        **({"timing": dict(periods)} if periods else {}),
+                                        **(kwargs if with_kwargs else {})).unwrapped
             except TypeError as err:
+                if "missing" not in str(err):
+                    raise ValueError(f"NeuroGym env {env_id!r} refused env.env_kwargs: "
+                                     f"{err}") from None
                 raise ValueError(f"NeuroGym env {env_id!r} needs arguments: {err}; pass them "
                                  "in env.env_kwargs") from None
-            return env.unwrapped
+            if periods:  # some factories (yang19 dlygo, dlyanti) replace the timing passed in
+                env.timing.update(periods)
+            return env
 
+        if kwargs:  # names checked against the constructor before anything is built
+            cls = creator if isinstance(creator, type) else type(make(with_kwargs=False))
+            params = inspect.signature(cls.__init__).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                allowed = sorted(k for k in params if k not in ("self", "dt", "timing"))
+                for key in kwargs:
+                    if key in _FACTORY_SETS.get(env_id, ()):
+                        raise ValueError(f'env.env_kwargs."{env_id}".{key} cannot be set: '
+                                         f"NeuroGym's {env_id} sets it itself (it would be "
+                                         "ignored)")
+                    if key not in allowed:
+                        raise ValueError(f'env.env_kwargs."{env_id}".{key} is not an argument '
+                                         f"of {env_id}: allowed: " + ", ".join(allowed))
+        self.env = make()
+        self.periods_allowed = tuple(sorted(getattr(self.env, "timing", {}) or {}))
+        for key, value in timing.items():
+            if key not in self.periods_allowed:
+                raise ValueError(f'env.timing."{env_id}".{key} is not a period of {env_id}: '
+                                 "allowed: " + ", ".join(self.periods_allowed))
+            _check_period_value(f'env.timing."{env_id}".{key}', value)
+        self.timing = timing
+        self.kwargs = kwargs
+        self.kind = type(self.env).__name__
+        if fixed is not None:  # every drawn duration fixed to the given or mean value
+            timing = {**timing, **fixed}
+        self._make = lambda: make(periods=timing)
         # checks run on a probe copy, so that the env used for trials starts fresh (some tasks
         # keep block or trial counters that seeding does not reset)
-        self.env = make()
+        self.env = self._make()
         self.env.seed(0)
         self.env.new_trial()
         gt = getattr(self.env, "gt", None)
@@ -127,13 +258,60 @@ class _Task:
         self.regression = not hasattr(space, "n")
         self.n_actions = int(space.shape[0]) if self.regression else int(space.n)
         self.n_obs = int(np.prod(self.env.observation_space.shape))
+        self.timing_task = self.kind in _TIMING_TASKS and not self.regression
+        self.prod_margin = float(getattr(self.env, "prod_margin", 0.0))
+        self.answer_periods: tuple[str, ...] = ()
         if not self.regression:
-            top = max(int(np.max(self.new_trial().gt)) for _ in range(20))
-            if top >= self.n_actions:
-                raise ValueError(f"NeuroGym env {env_id!r} is not supervised by actions: its "
-                                 f"ground truth reaches {top} but it has {self.n_actions} "
-                                 "actions (gt is not an action index)")
-        self.env = make()
+            self._find_answers([self.new_trial() for _ in range(_PROBE_TRIALS)])
+        self.env = self._make()
+        for name in _NOISE if noise_free else ():
+            if hasattr(self.env, name):
+                setattr(self.env, name, 0.0)
+
+    def _find_answers(self, probes: list[_Trial]) -> None:
+        top = max(int(np.max(tr.gt)) for tr in probes)
+        if top >= self.n_actions:
+            raise ValueError(f"NeuroGym env {self.env_id!r} is not supervised by actions: its "
+                             f"ground truth reaches {top} but it has {self.n_actions} "
+                             "actions (gt is not an action index)")
+        if self.timing_task:
+            self.answer_periods = _TIMING_TASKS[self.kind]
+            return
+        answers = {"decision"} & set(probes[0].periods)
+        for tr in probes:
+            answers |= {p for p, (a, b) in tr.periods.items() if b > a and tr.gt[a:b].any()}
+        if not answers:  # fixation is always right: the last period is where it is read
+            answers = {max(probes[0].periods, key=lambda k: probes[0].periods[k][0])}
+        for tr in probes:
+            for p in answers:
+                a, b = tr.periods.get(p, (0, 0))
+                if b > a and (tr.gt[a:b] != tr.gt[b - 1]).any():
+                    raise ValueError(f"NeuroGym env {self.env_id!r} cannot be scored: its "
+                                     f"ground truth changes within the {p!r} period, so no "
+                                     "single step holds the answer")
+        self.answer_periods = tuple(sorted(answers, key=lambda k: probes[0].periods[k][0]))
+
+    def fixed_timing(self, timing: dict | None = None) -> dict[str, float]:
+        """Each drawn period duration fixed: to ``timing`` where given, else to its mean (ms).
+
+        Durations that define a trial's condition (the interval of a timing task) stay drawn.
+        """
+        timing = dict(timing or {})
+        for key, value in timing.items():
+            if key not in self.periods_allowed:
+                raise ValueError(f"timing {key!r} is not a period of {self.env_id}: allowed: "
+                                 + ", ".join(self.periods_allowed))
+            _check_period_value(f"timing.{key}", value)
+        rng = np.random.RandomState(0)
+        out = {}
+        base = self._make().timing
+        keep = _CONDITION_PERIODS.get(self.kind, ())
+        for key, value in base.items():
+            if key in timing:
+                out[key] = float(timing[key])
+            elif key not in keep and not isinstance(value, _NUMBER):
+                out[key] = _mean_duration(value, rng)
+        return out
 
     def new_trial(self) -> _Trial:
         info = self.env.new_trial()
@@ -157,7 +335,9 @@ class NeuroGymEnv(Env):
     Args:
         dt_ms: time step (ms) every task runs at.
         tasks: NeuroGym env ids (e.g. "yang19.go-v0"), or the collection name "yang19".
-        timing: per-task period durations (ms), {env id: {period: ms}}, overriding defaults.
+        timing: per-task period durations (ms), {env id or short name: {period: ms}},
+            overriding the env's defaults; a value is ms, a list of ms to draw from, or
+            ["uniform", [low, high]]. Unknown env ids or period names raise ValueError.
         task_weights: probability of each task per training batch (default uniform).
         rule_input: tell the circuit the task by a one-hot rule input (appended to the inputs)
             with one bias row shared by all tasks, instead of a bias row per task.
@@ -165,7 +345,9 @@ class NeuroGymEnv(Env):
         loss: "ce" (cross-entropy over valid steps) or "mse" (Yang et al. 2019 style squared
             error against one-hot targets).
         eval_trials: held-out trials per task for ``evaluate``.
-        env_kwargs: extra keyword arguments for the NeuroGym constructors, {env id: {...}}.
+        env_kwargs: extra keyword arguments for the NeuroGym constructors, {env id: {...}};
+            names the constructor does not take raise ValueError (``dt`` and ``timing`` are
+            set through ``dt_ms`` and ``timing``).
     """
 
     def __init__(self, dt_ms: float = 20.0,
@@ -181,11 +363,11 @@ class NeuroGymEnv(Env):
             raise ValueError(f"env.eval_trials={eval_trials!r} is invalid: must be >= 1")
         self.dt_ms = float(dt_ms)
         self.task_ids = _expand(tasks)
-        timing = dict(timing or {})
-        env_kwargs = dict(env_kwargs or {})
-        self.tasks = [_Task(t, self.dt_ms, timing.get(t) or timing.get(task_name(t)),
-                            env_kwargs.get(t, env_kwargs.get(task_name(t), {})))
+        timing = self._per_task("timing", timing)
+        env_kwargs = self._per_task("env_kwargs", env_kwargs)
+        self.tasks = [_Task(t, self.dt_ms, timing.get(t), env_kwargs.get(t))
                       for t in self.task_ids]
+        self._fixed: dict[tuple, list[_Task]] = {}
         kinds = {t.regression for t in self.tasks}
         if len(kinds) > 1:
             raise ValueError("env.tasks mixes classification and regression envs: "
@@ -212,13 +394,40 @@ class NeuroGymEnv(Env):
     def n_tasks(self) -> int:
         return len(self.tasks)
 
+    def _per_task(self, name: str, table) -> dict[str, dict]:
+        """``{env id or short name: {...}}`` checked against env.tasks, keyed by env id."""
+        if table is None:
+            return {}
+        example = f'e.g. [env.{name}."{self.task_ids[0]}"]'
+        if not isinstance(table, Mapping):
+            raise ValueError(f"env.{name}={table!r} is invalid: it maps each env id to a table "
+                             f"of settings, {example}")
+        names = {t: t for t in self.task_ids} | {task_name(t): t for t in self.task_ids}
+        out: dict[str, dict] = {}
+        for key, value in table.items():
+            if key not in names:
+                raise ValueError(f"env.{name}: {key!r} is not one of env.tasks: allowed: "
+                                 + ", ".join(self.task_ids) + f" ({example}; quote ids that "
+                                 "contain dots)")
+            if not isinstance(value, Mapping):
+                raise ValueError(f"env.{name}.{key}={value!r} is invalid: it must be a table "
+                                 f"of settings, {example}")
+            if names[key] in out:
+                raise ValueError(f"env.{name} names {names[key]!r} twice (by its id and its "
+                                 "short name)")
+            out[names[key]] = dict(value)
+        return out
+
     # ------------------------------------------------------------------ batches
 
     def batch_for_task(self, task: int, batch_size: int, generator: torch.Generator
                        ) -> TrialBatch:
         """``batch_size`` trials of task index ``task``, reseeded from ``generator``."""
         t = self.tasks[task]
-        t.env.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        t.env.seed(seed)
+        if isinstance(getattr(t.env, "_rng", None), np.random.Generator):
+            t.env._rng = np.random.default_rng(seed)  # Annubes draws its stimuli from its own
         return self._collate([t.new_trial() for _ in range(batch_size)], [task] * batch_size)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
@@ -233,6 +442,43 @@ class NeuroGymEnv(Env):
         order = [(k, i) for i in range(-(-batch_size // self.n_tasks))
                  for k in range(self.n_tasks)][:batch_size]
         return _merge(per, order, self.n_outputs)
+
+    def fixed_batch(self, batch_size: int, generator: torch.Generator,
+                    timing: dict | None = None, noise_free: bool = True) -> TrialBatch:
+        """Test trials with fixed epoch durations and, by default, no stimulus noise.
+
+        For task variance and other analyses that compare trials step by step (Yang et al.,
+        Nat. Neurosci. 2019, analyse noise-free test trials of fixed timing). Each task's
+        stimulus noise (``sigma``; Annubes: ``noise_factor``) is set to 0 where it has one;
+        every period whose duration is drawn per trial is fixed to ``timing[env id][period]``
+        where given, else to the mean of its distribution (then floored to a multiple of dt by
+        NeuroGym). Durations that are a trial's condition (the interval of ReadySetGo,
+        OneTwoThreeGo, IntervalDiscrimination, the delay of HierarchicalReasoning) stay drawn.
+        Two trials of the same condition then have identical inputs and, in most tasks, the same
+        length.
+
+        Args:
+            batch_size: trials in all; trial k is of task k mod n_tasks (as ``test_batch``).
+            generator: seeds the tasks' draws of conditions.
+            timing: {env id or short name: {period: ms}}, durations to fix instead of means.
+            noise_free: set the stimulus noise to 0.
+
+        Returns:
+            A TrialBatch like ``test_batch``'s.
+        """
+        table = self._per_task("timing", timing)
+        key = (tuple(sorted((t, tuple(sorted(v.items()))) for t, v in table.items())),
+               bool(noise_free))
+        if key not in self._fixed:
+            self._fixed[key] = [
+                _Task(t.env_id, self.dt_ms, t.timing, t.kwargs,
+                      fixed=t.fixed_timing(table.get(t.env_id)), noise_free=noise_free)
+                for t in self.tasks]
+        tasks, self.tasks = self.tasks, self._fixed[key]
+        try:
+            return self.test_batch(batch_size, generator)
+        finally:
+            self.tasks = tasks
 
     def _collate(self, trials: list[_Trial], task_idx: list[int]) -> TrialBatch:
         n_t = max(len(tr.gt) for tr in trials)
@@ -300,24 +546,79 @@ class NeuroGymEnv(Env):
         return (err * w).sum() / w.sum().clamp_min(1e-12)
 
     def score(self, outputs: torch.Tensor, batch: TrialBatch) -> dict[str, torch.Tensor]:
-        """Per-trial correctness, fixation breaks and choice: each (trial,).
+        """Per-trial correctness, fixation breaks, choice and truth: each (trial,).
 
-        correct: fixation held before the decision period and the choice (argmax at the last
-        decision step) equals the ground truth; fix_break: some step before the decision
-        period where fixation (output 0) was required but another output was larger.
+        A task's answer periods are where its ground truth ever asks for something other than
+        fixation (and ``decision``); every other valid step whose ground truth is fixation
+        (action 0) requires fixation. The choice at a step is the largest output.
+
+        * fix_break: at some step that requires fixation the choice is not fixation.
+        * correct, choice tasks: no fixation break, and in every answer period the choice at
+          its last step equals the ground truth there (Yang et al. 2019 read the last step);
+          a no-go or non-match trial's answer is fixation.
+        * correct, timing tasks (ReadySetGo, MotorTiming, OneTwoThreeGo): no fixation break,
+          and the first step inside the response window where the choice is not fixation lies
+          within the env's tolerance of the target step (the first step whose ground truth is
+          not fixation): ``prod_margin * T + 25`` ms, T the target's time from the window's
+          start, as in NeuroGym's own reward.
+
+        ``choice`` and ``truth`` are read at the last answer step (timing tasks: the choice at
+        the first response, 0 when there is none, and the ground truth at the target).
         """
         choice_t = outputs.argmax(-1)  # (time, trial)
-        gt = batch.targets[..., 0].long()
+        dev = outputs.device
+        gt = batch.targets[..., 0].long().to(dev)
         n_t, b = choice_t.shape
-        steps = torch.arange(n_t, device=outputs.device)[:, None]
-        start = batch.conditions["decision_start"].to(outputs.device)[None, :]
-        end = batch.conditions["decision_end"].to(outputs.device)
-        must_fixate = (steps < start) & (gt == 0) & (batch.mask[..., 0] > 0)
-        fix_break = ((choice_t != 0) & must_fixate).any(0)
-        last = (end - 1).clamp_min(0)
-        choice = choice_t.gather(0, last[None, :])[0]
-        truth = gt.gather(0, last[None, :])[0]
-        return {"correct": (choice == truth) & ~fix_break, "fix_break": fix_break,
+        steps = torch.arange(n_t, device=dev)[:, None]
+        valid = batch.mask[..., 0].to(dev) > 0
+        cond = batch.conditions
+        task = cond["task"].to(dev)
+        window = torch.zeros(n_t, b, dtype=torch.bool, device=dev)  # inside answer periods
+        read = torch.zeros(n_t, b, dtype=torch.bool, device=dev)  # the steps answers are read
+        timed = torch.zeros(b, dtype=torch.bool, device=dev)
+        margin = torch.zeros(b, dtype=torch.float64, device=dev)
+        for k, t in enumerate(self.tasks):
+            sel = task == k
+            if not bool(sel.any()):
+                continue
+            for p in t.answer_periods:
+                if f"start_{p}" not in cond:
+                    continue
+                first = cond[f"start_{p}"].to(dev)
+                end = cond[f"end_{p}"].to(dev)
+                ok = sel & (first >= 0) & (end > first)
+                window |= (steps >= first) & (steps < end) & ok
+                if not t.timing_task:
+                    read |= (steps == end - 1) & ok
+            if t.timing_task:
+                timed |= sel
+                margin[sel] = t.prod_margin
+        # a choice trial without any answer step is read at the last decision step
+        legacy = ~timed & ~read.any(0)
+        last_dec = (cond["decision_end"].to(dev) - 1).clamp_min(0)
+        read |= (steps == last_dec[None, :]) & legacy
+        fix_break = (valid & ~window & (gt == 0) & (choice_t != 0)).any(0)
+        read_ok = ((choice_t == gt) | ~read).all(0)
+        last_read = torch.where(read, steps, -1).max(0).values.clamp_min(0)
+        choice = choice_t.gather(0, last_read[None, :])[0]
+        truth = gt.gather(0, last_read[None, :])[0]
+        correct = read_ok
+        if bool(timed.any()):
+            big = torch.tensor(n_t, device=dev)
+            response = window & (choice_t != 0)
+            first_resp = torch.where(response, steps, big).min(0).values
+            target = torch.where(window & (gt != 0), steps, big).min(0).values
+            start = torch.where(window, steps, big).min(0).values
+            tol_ms = margin * (target - start).double() * self.dt_ms + 25.0
+            on_time = response.any(0) & \
+                ((first_resp - target).abs().double() * self.dt_ms <= tol_ms)
+            correct = torch.where(timed, on_time, read_ok)
+            at = first_resp.clamp_max(n_t - 1)
+            choice = torch.where(timed, torch.where(response.any(0), choice_t.gather(
+                0, at[None, :])[0], 0), choice)
+            truth = torch.where(timed, gt.gather(0, target.clamp_max(n_t - 1)[None, :])[0],
+                                truth)
+        return {"correct": correct & ~fix_break, "fix_break": fix_break,
                 "choice": choice, "truth": truth}
 
     @torch.no_grad()
