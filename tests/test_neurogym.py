@@ -33,13 +33,18 @@ def test_every_yang19_and_most_native_envs_are_accepted():
 def test_adapter_matches_neurogym_and_runs_forward(env_id):
     env = NeuroGymEnv(tasks=(env_id,), eval_trials=4)
     batch = env.batch_for_task(0, 3, gen(5))
-    # the same trials straight from neurogym, seeded as the adapter seeds them
+    # the same trials straight from neurogym, seeded as the adapter seeds them, made by what
+    # neurogym itself calls for a new trial (the task's top wrapper, e.g. yang19's schedule
+    # over stimulus modalities)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = neurogym.make(env_id, dt=20).unwrapped
-    ref.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen(5))))
+        top = neurogym.make(env_id, dt=20).unwrapped._top
+    top.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen(5))))
+    if hasattr(top, "envs"):  # a schedule: its next env drawn from the seeded schedule
+        top.next_i_env = top.schedule()
     for i in range(3):
-        ref.new_trial()
+        top.new_trial()
+        ref = top.env.unwrapped if hasattr(top, "envs") else top.unwrapped
         n = len(ref.gt)
         assert int(batch.conditions["length"][i]) == n
         ob = torch.from_numpy(np.asarray(ref.ob, dtype=np.float32)).reshape(n, -1)
@@ -415,3 +420,22 @@ def test_timing_and_kwargs_reach_the_env():
     b = quiet.batch_for_task(0, 64, gen(2))
     stim = b.inputs[int(b.conditions["start_stimulus"][0]), :, 1:3]
     assert torch.equal(stim, b.inputs[int(b.conditions["end_stimulus"][0]) - 1, :, 1:3])
+
+
+def test_yang19_tasks_present_their_stimulus_in_either_modality():
+    # yang19's go, anti and dms schedule two envs, one per stimulus modality (inputs 1-16 and
+    # 17-32); trials must come through that schedule, not from the first env alone
+    env = NeuroGymEnv(tasks=("yang19.go-v0", "yang19.dms-v0"))
+    for task in range(2):
+        x = env.batch_for_task(task, 200, torch.Generator().manual_seed(0)).inputs
+        mod1 = int((x[:, :, 1:17].abs().sum((0, 2)) > 0).sum())
+        mod2 = int((x[:, :, 17:33].abs().sum((0, 2)) > 0).sum())
+        assert mod1 + mod2 == 200 and 60 <= mod2 <= 140, (mod1, mod2)
+
+
+def test_scheduled_tasks_follow_the_batch_seed_whatever_came_before():
+    env = NeuroGymEnv(tasks=("yang19.go-v0",))
+    first = env.batch_for_task(0, 9, torch.Generator().manual_seed(1))
+    env.batch_for_task(0, 3, torch.Generator().manual_seed(7))
+    again = env.batch_for_task(0, 9, torch.Generator().manual_seed(1))
+    assert torch.equal(first.inputs, again.inputs) and torch.equal(first.targets, again.targets)

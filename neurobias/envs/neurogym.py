@@ -8,8 +8,9 @@ context per task, so that each task is learned through its own tonic-input vecto
 al., ICLR 2025) or, with ``rule_input=True``, through a one-hot rule input with shared biases
 (Yang et al., Nat. Neurosci. 2019).
 
-Trials are built from ``env.unwrapped.new_trial()`` directly and copied: ``neurogym.Dataset``
-returns views that are overwritten later and ignores seeds. Every batch reseeds the task from
+Trials are built by ``new_trial()`` of the task's outermost NeuroGym trial wrapper (yang19's
+schedule over two stimulus modalities, ibl20's blocks) and copied: ``neurogym.Dataset`` returns
+views that are overwritten later and ignores seeds. Every batch reseeds the task from
 the torch generator it is given, so batches are reproducible from one seed.
 
 Scores follow how neuroscientists score a trial: it is correct when the circuit holds fixation
@@ -115,6 +116,30 @@ _PROBE_TRIALS = 20
 _NUMBER = (int, float, np.integer, np.floating)
 
 
+def _trial_source(env):
+    """What makes an env's trials: the outermost NeuroGym TrialWrapper, which changes them
+    (yang19's schedule over stimulus modalities, ibl20's blocks), or the task itself; gymnasium's
+    bookkeeping wrappers (and wrappers that act only in ``step``) are passed over."""
+    from neurogym.core import TrialWrapper
+
+    obj = env
+    while not isinstance(obj, TrialWrapper) and obj is not obj.unwrapped and hasattr(obj, "env"):
+        obj = obj.env
+    return obj
+
+
+def _base_envs(source) -> list:
+    """Every task env behind a trial source (one per env of a ScheduleEnvs)."""
+    envs = getattr(source, "envs", None)
+    return [e.unwrapped for e in envs] if envs else [source.unwrapped]
+
+
+def _current_base(source):
+    """The task env that made the last trial of ``source`` (a ScheduleEnvs switches among its
+    envs from trial to trial)."""
+    return source.env.unwrapped if getattr(source, "envs", None) else source.unwrapped
+
+
 def _constructor(env_id: str):
     """The registered entry point of ``env_id`` (a class or a factory function)."""
     import gymnasium
@@ -204,18 +229,21 @@ class _Task:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    env = neurogym.make(env_id, dt=self.dt_ms,
-                                        **({"timing": dict(periods)} if periods else {}),
-                                        **(kwargs if with_kwargs else {})).unwrapped
+                    top = _trial_source(neurogym.make(
+                        env_id, dt=self.dt_ms, **({"timing": dict(periods)} if periods else {}),
+                        **(kwargs if with_kwargs else {})))
             except TypeError as err:
                 if "missing" not in str(err):
                     raise ValueError(f"NeuroGym env {env_id!r} refused env.env_kwargs: "
                                      f"{err}") from None
                 raise ValueError(f"NeuroGym env {env_id!r} needs arguments: {err}; pass them "
                                  "in env.env_kwargs") from None
+            self._source = top
+            self.bases = _base_envs(top)
             if periods:  # some factories (yang19 dlygo, dlyanti) replace the timing passed in
-                env.timing.update(periods)
-            return env
+                for base in self.bases:
+                    base.timing.update(periods)
+            return top.unwrapped
 
         if kwargs:  # names checked against the constructor before anything is built
             cls = creator if isinstance(creator, type) else type(make(with_kwargs=False))
@@ -246,10 +274,10 @@ class _Task:
         # checks run on a probe copy, so that the env used for trials starts fresh (some tasks
         # keep block or trial counters that seeding does not reset)
         self.env = self._make()
-        self.env.seed(0)
-        self.env.new_trial()
-        gt = getattr(self.env, "gt", None)
-        ob = getattr(self.env, "ob", None)
+        self.seed(0)
+        self._source.new_trial()
+        gt = getattr(_current_base(self._source), "gt", None)
+        ob = getattr(_current_base(self._source), "ob", None)
         if gt is None or ob is None:
             raise ValueError(f"NeuroGym env {env_id!r} has no supervised ground truth (no "
                              "per-step gt): it is a reinforcement-learning task, and neurobias "
@@ -265,8 +293,9 @@ class _Task:
             self._find_answers([self.new_trial() for _ in range(_PROBE_TRIALS)])
         self.env = self._make()
         for name in _NOISE if noise_free else ():
-            if hasattr(self.env, name):
-                setattr(self.env, name, 0.0)
+            for base in self.bases:
+                if hasattr(base, name):
+                    setattr(base, name, 0.0)
 
     def _find_answers(self, probes: list[_Trial]) -> None:
         top = max(int(np.max(tr.gt)) for tr in probes)
@@ -313,11 +342,21 @@ class _Task:
                 out[key] = _mean_duration(value, rng)
         return out
 
+    def seed(self, seed: int) -> None:
+        """Seed the task's draws (every env behind a schedule, and the schedule)."""
+        self._source.seed(seed)
+        if hasattr(self._source, "next_i_env"):  # the schedule's choice for the next trial
+            self._source.next_i_env = self._source.schedule()
+        for base in self.bases:
+            if isinstance(getattr(base, "_rng", None), np.random.Generator):
+                base._rng = np.random.default_rng(seed)  # Annubes draws its stimuli from its own
+
     def new_trial(self) -> _Trial:
-        info = self.env.new_trial()
-        ob = np.array(self.env.ob, dtype=np.float32, copy=True).reshape(len(self.env.ob), -1)
-        gt = np.array(self.env.gt, copy=True)
-        starts, ends = self.env.start_ind, self.env.end_ind
+        info = self._source.new_trial()
+        env = _current_base(self._source)  # the env that made this trial
+        ob = np.array(env.ob, dtype=np.float32, copy=True).reshape(len(env.ob), -1)
+        gt = np.array(env.gt, copy=True)
+        starts, ends = env.start_ind, env.end_ind
         if "decision" in starts:
             dec = (int(starts["decision"]), int(ends["decision"]))
         else:  # the last period is where the answer is given
@@ -424,10 +463,7 @@ class NeuroGymEnv(Env):
                        ) -> TrialBatch:
         """``batch_size`` trials of task index ``task``, reseeded from ``generator``."""
         t = self.tasks[task]
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
-        t.env.seed(seed)
-        if isinstance(getattr(t.env, "_rng", None), np.random.Generator):
-            t.env._rng = np.random.default_rng(seed)  # Annubes draws its stimuli from its own
+        t.seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
         return self._collate([t.new_trial() for _ in range(batch_size)], [task] * batch_size)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
