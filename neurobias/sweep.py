@@ -18,17 +18,15 @@ import math
 import os
 import socket
 import statistics
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ._atomic import atomic_path
 from .config import ConfigError, apply_overrides, config_from_dict, parse_value
+from .progress import Progress
 from .run import write_json_atomic
 
 __all__ = ["sweep", "sweep_report", "parse_grid", "SweepResult", "slurm_executor", "MANIFEST"]
@@ -96,8 +94,9 @@ def run_point(config: dict[str, Any], run_dir: str, threads: int) -> dict[str, A
     lock.write_text(f"{socket.gethostname()}:{os.getpid()}")
     try:
         resume = (Path(run_dir) / "checkpoint.pt").exists()
+        # progress lines go to the job's own log (submitit's or SLURM's stderr file)
         run = train_run(config_from_dict(config), run_dir, resume=resume, force=not resume,
-                        progress=False)
+                        progress=None)
         return run.summary
     finally:
         lock.unlink(missing_ok=True)
@@ -219,7 +218,9 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
         jobs: local: runs at once (default: the number of cores; torch threads are divided
             among them); slurm: the array's parallelism.
         slurm: keyword arguments of ``slurm_executor`` (partition, time_min, gpus, cpus, mem_gb).
-        progress: progress bar over runs (None: when stderr is a terminal).
+        progress: report the runs finished on stderr (``neurobias.progress``): a bar on a
+            terminal or in Jupyter, else a plain line every 5% of the runs; False: nothing;
+            None: auto. Each run reports its own training into its job's log.
 
     Raises:
         ConfigError: a grid key or value is invalid (checked for every point before anything
@@ -317,8 +318,8 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
     threads = max(1, n_cores // max(1, min(jobs, len(todo))))
     ex = LocalExecutor(folder=manifest_path.parent / "submitit")
     ex.update_parameters(timeout_min=7 * 24 * 60)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=len(todo), disable=not show, desc="sweep", unit="run")
+    bar = Progress(len(todo), "sweep", "run", progress)
+    n_failed = 0
     queue = list(todo)
     active = []
     try:
@@ -348,7 +349,8 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
                         else type(err).__name__
                     result.errors[item["name"]] = entry["error"]
                 write_json_atomic(manifest, manifest_path)
-                bar.update(1)
+                n_failed += entry["state"] == "failed"
+                bar.update(1, failed=n_failed or None, last=item["name"])
             active = still
     except KeyboardInterrupt:
         for _, job in active:
