@@ -101,7 +101,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
         if not torch.equal(t, rf.net.state_dict()[name]):
             raise RunFileError(f"{str(h5)!r} holds another circuit than {str(run_dir)!r} "
                                f"({name} differs): export the run again with --force")
-    bar = Progress(6, "analyze", "stage", progress, running="task variance")
+    bar = Progress(6, "analyze", "stage", progress, stage="next: task variance")
     notes = []
     rates = rf.activity("rates").transpose(1, 0, 2).astype(np.float64)  # (time, trial, unit)
     n_t, n_b, _ = rates.shape
@@ -117,7 +117,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
                     and f"end_{k[len('start_'):]}" in cond and k != "start_fixation")
     tv_epochs = A.task_variance_by_epoch(
         rates, task, {e: (cond[f"start_{e}"], cond[f"end_{e}"]) for e in epochs}, len(tasks))
-    bar.update(done="task variance", running="clusters")
+    bar.update(stage="task variance done; next: clusters")
 
     # clusters
     clustering = None
@@ -128,7 +128,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
             clustering = A.SelectivityClustering(threshold, k_range, seed=seed).fit(tv)
         except ValueError as err:
             notes.append(f"clustering skipped: {err}")
-    bar.update(done="clusters", running="tonic input vs variance")
+    bar.update(stage="clusters done; next: tonic input vs variance")
 
     # learned tonic input against task variance (one bias row per task: bias-learning runs)
     biases = net.biases.detach().double().numpy()
@@ -142,14 +142,14 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
     else:
         notes.append("bias-variance correlation skipped: the circuit has "
                      f"{biases.shape[0]} tonic-input rows for {len(tasks)} tasks (rule inputs)")
-    bar.update(done="tonic input vs variance", running="lesions")
+    bar.update(stage="tonic input vs variance done; next: lesions")
 
     # lesions
     lesion = None
     if lesions and clustering is not None and hasattr(env, "task_names") \
             and not getattr(env, "regression", False):  # scored by accuracy
         lesion = A.lesion_clusters(net, env, clustering.labels_, seed=run.config.seed)
-    bar.update(done="lesions", running="fixed points")
+    bar.update(stage="lesions done; next: fixed points")
 
     # fixed points per context, from the states of that context's trials, under its
     # fixation-period input (the input at the first step)
@@ -167,7 +167,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
                                         n_starts=fixed_point_starts, keep_slow=True,
                                         slow_tol=slow_tol, max_iters=fixed_point_iters,
                                         max_points=fixed_point_max, seed=seed)
-    bar.update(done="fixed points", running="population")
+    bar.update(stage="fixed points done; next: population")
 
     # population structure
     labels = cond.get("ground_truth", np.zeros(n_b))
@@ -183,7 +183,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
     end = int(cond["length"][first]) if "length" in cond else n_t
     steps = np.arange(0, end, max(1, end // 25))
     spectrum = A.jacobian_spectrum(net, states[steps, first], int(ctx[first])).numpy()
-    bar.update(done="population", running=None)
+    bar.update(stage="population done")
     bar.close()
     return RunAnalysis(tasks, tv, tv_epochs, clustering, bias_var, biases, lesion, fps, pca_all,
                        pcas, trajectories, spectrum, steps, notes)

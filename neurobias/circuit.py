@@ -303,7 +303,7 @@ class RateRNN(nn.Module):
         inputs = self._as_inputs(inputs)
         if inputs.ndim != 3 or inputs.shape[2] != c.n_inputs:
             raise ValueError(f"inputs has shape {tuple(inputs.shape)}: expected "
-                             f"(time, trial, n_inputs) = (time, trial, {c.n_inputs})")
+                             f"(time, trial, {c.n_inputs}): time first, then trials, then inputs")
         n_t, n_b, _ = inputs.shape
         n_ctx = getattr(context, "shape", (len(context),) if isinstance(context, (list, tuple))
                         else ())

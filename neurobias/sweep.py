@@ -395,7 +395,9 @@ def sweep_report(path: str | Path, *, metric: str | None = None, x: str | None =
     manifest = json.loads(manifest_path.read_text())
     keys = [key for key, _ in manifest["grid"]]
     rows = []
-    for name, entry in sorted(manifest["runs"].items()):
+    for name, entry in sorted(manifest["runs"].items(),
+                              key=lambda kv: [_order(kv[1]["point"].get(k)) for k in keys]
+                              + [_order(kv[1]["seed"])]):
         summary_path = path / entry["dir"] / "summary.json"
         if not summary_path.exists():
             continue
@@ -429,13 +431,20 @@ def sweep_report(path: str | Path, *, metric: str | None = None, x: str | None =
         return ", ".join(f"{k}={v}" for k, v in zip(keys, g, strict=True))
 
     width = max([len(label_of(g)) for g in groups] or [0])
-    for g, values in sorted(groups.items(), key=lambda kv: [str(v) for v in kv[0]]):
+    for g, values in sorted(groups.items(), key=lambda kv: [_order(v) for v in kv[0]]):
         label = label_of(g)
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         lines.append(f"  {label:<{width}}  {statistics.fmean(values):.4f} ± {sd:.4f}  "
                      f"(n={len(values)})")
     figure = _report_figure(path, rows, metric, x, by) if rows else None
     return rows, "\n".join(lines), figure
+
+
+def _order(value: Any) -> tuple:
+    """Sort key of a grid value: numbers by value (64 before 128), then anything else as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
 
 
 def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Path:
@@ -449,8 +458,8 @@ def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Pat
     for r in rows:
         series.setdefault(r[by] if by else None, {}).setdefault(r[x], []).append(float(r[metric]))
     numeric_x = all(isinstance(v, (int, float)) for s in series.values() for v in s)
-    for label, points in sorted(series.items(), key=lambda kv: str(kv[0])):
-        xs = sorted(points, key=lambda v: (v if numeric_x else str(v)))
+    for label, points in sorted(series.items(), key=lambda kv: _order(kv[0])):
+        xs = sorted(points, key=_order)
         means = [statistics.fmean(points[v]) for v in xs]
         sds = [statistics.stdev(points[v]) if len(points[v]) > 1 else 0.0 for v in xs]
         positions = xs if numeric_x else list(range(len(xs)))
