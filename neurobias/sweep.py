@@ -18,8 +18,10 @@ import math
 import os
 import socket
 import statistics
+import sys
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,6 +312,30 @@ def _slurm_active(out: Path, job_id: str | None) -> bool:
         return False
 
 
+@contextmanager
+def _stderr_into(path: Path):
+    """Point file descriptor 2 at ``path`` while a job's controller process is started.
+
+    submitit's local controller inherits stderr; when it is stopped (Ctrl-C reaches the whole
+    process group) it prints a KeyboardInterrupt traceback. Started this way, that goes into
+    the sweep's ``submitit/controllers.log`` instead of over the sweep's own message. Each run
+    writes its own output into its job's log files as before.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (a notebook): nothing to do
+        yield
+        return
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) -> None:
     from submitit import LocalExecutor
 
@@ -317,6 +343,8 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
     jobs = jobs or n_cores
     threads = max(1, n_cores // max(1, min(jobs, len(todo))))
     ex = LocalExecutor(folder=manifest_path.parent / "submitit")
+    controller_log = manifest_path.parent / "submitit" / "controllers.log"
+    controller_log.parent.mkdir(parents=True, exist_ok=True)
     ex.update_parameters(timeout_min=7 * 24 * 60)
     bar = Progress(len(todo), "sweep", "run", progress)
     n_failed = 0
@@ -326,7 +354,8 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
         while queue or active:
             while queue and len(active) < jobs:
                 item, run_dir = queue.pop(0)
-                job = ex.submit(run_point, item["config"], str(run_dir), threads)
+                with _stderr_into(controller_log):
+                    job = ex.submit(run_point, item["config"], str(run_dir), threads)
                 entry = manifest["runs"][item["name"]]
                 entry.update({"job_id": job.job_id, "state": "submitted"})
                 entry.pop("error", None)
@@ -355,6 +384,9 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
     except KeyboardInterrupt:
         for _, job in active:
             job.cancel(check=False)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(job.done() for _, job in active):
+            time.sleep(0.05)
         raise
     finally:
         bar.close()

@@ -150,3 +150,30 @@ def test_other_errors(tmp_path, capsys):
     assert parse_time_min("10:30") == 11  # minutes:seconds, rounded up
     assert main(["sweep-report", str(tmp_path / "nothing")]) == 2
     assert "is not a sweep folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_a_local_sweep_in_its_own_words(tmp_path):
+    out = tmp_path / "sw"
+    cmd = [sys.executable, "-m", "neurobias.cli", "sweep", SINE, "--out", str(out),
+           "--grid", "circuit.n_units=16,24", "--seeds", "2", "--jobs", "1", "--progress"]
+    for item in FAST[:-1] + ["train.steps=100000", "env.duration_ms=400.0"]:
+        cmd += ["--set", item]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        assert proc.stderr.readline().startswith("sweep: 0/4 runs (0%)")
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("runs/*/checkpoint.pt")):
+            time.sleep(0.1)  # the first run is training
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, rest
+    assert rest.strip().splitlines()[-1] == (
+        "neurobias: sweep interrupted: the runs started here were stopped; finished runs and "
+        "checkpoints are kept; the same command continues the sweep")
+    assert "Traceback" not in rest
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not any(e.get("state") == "finished" for e in manifest["runs"].values())
