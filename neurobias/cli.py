@@ -185,7 +185,8 @@ def _analyze(args) -> int:
     print(_analysis_summary(result))
     run = load_run(run_dir)
     # NeuroGym trials open with a fixation period: the fixed points are found under its input
-    label = "fixation-period input" if run.config.env.kind == "neurogym" else None
+    label = ("fixation-period input (each trial's first step)"
+             if run.config.env.kind == "neurogym" else None)
     for path in analysis_figures(result, run.net, run_dir / "figures", input_label=label):
         print(path)
     args.stage = "done"
