@@ -206,10 +206,10 @@ def test_trials_of_varying_length_are_padded_across_chunks(tmp_path):
         assert np.abs(back.activity()[i, :n]).sum() > 0
 
 
-def _interrupt_export(run_dir, out, force=False):
+def _interrupt_export(run_dir, out):
     """Start a long export with progress lines into a pipe, SIGINT it once it has written a
     chunk, and return (exit code, stderr)."""
-    cmd = _export_cmd(run_dir, out, 20000, force=force)
+    cmd = _export_cmd(run_dir, out, 20000)
     cmd[cmd.index("--no-progress")] = "--progress"
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stderr:
@@ -230,13 +230,6 @@ def test_ctrl_c_stops_the_export_and_leaves_no_file(run, tmp_path):
         "changed")
     assert "Traceback" not in err and "checkpoint" not in err
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
-    # over a complete file with --force: the complete file is kept as it was
-    export(run, out, n_trials=7, progress=False)
-    before = load(out).activity()
-    code, err = _interrupt_export(run.path, out, force=True)
-    assert code == 130 and "export interrupted" in err
-    np.testing.assert_array_equal(load(out).activity(), before)
-    assert [p.name for p in tmp_path.iterdir()] == ["run.h5"]
 
 
 def test_info_on_a_run_folder_points_to_its_file(run, tmp_path, capsys):

@@ -62,20 +62,19 @@ def test_modes(tmp_path):
     assert silent.getvalue() == ""
 
 
-def _train(tmp_path, *flags):
-    cmd = [sys.executable, "-m", "neurobias.cli", "train", SINE, "--out", str(tmp_path / "r"),
-           *flags]
-    for item in ("circuit.n_units=16", "train.steps=100", "train.eval_every=50",
-                 "train.checkpoint_every=50"):
-        cmd += ["--set", item]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+FAST = ["--set", "circuit.n_units=16", "--set", "train.steps=100", "--set",
+        "train.eval_every=50", "--set", "train.checkpoint_every=50"]
 
 
-def test_training_writes_plain_lines_into_a_pipe(tmp_path):
+def test_training_writes_plain_lines_into_a_pipe(tmp_path, capfd):
     """stderr a pipe (a cluster job's log): plain lines with the step, the loss and the latest
     evaluation; --no-progress: none."""
-    err = _train(tmp_path).stderr
+    from neurobias.cli import main
+
+    cmd = [sys.executable, "-m", "neurobias.cli", "train", SINE, "--out", str(tmp_path / "r"),
+           *FAST]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    err = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stderr
     assert "\r" not in err and "\x1b" not in err
     lines = err.splitlines()
     steps = [int(line.split()[1].split("/")[0]) for line in lines]
@@ -86,4 +85,10 @@ def test_training_writes_plain_lines_into_a_pipe(tmp_path):
     assert all(" | loss " in line for line in lines[1:])
     assert "eval r2" not in lines[2] and "eval r2 " in lines[3] and "@ step 50" in lines[3]
     assert "@ step 100" in lines[-1]
-    assert _train(tmp_path, "--force", "--no-progress").stderr == ""
+    # in this process, stderr a file (pytest's capture): the same lines, and none when asked
+    assert main(["train", SINE, "--out", str(tmp_path / "r"), "--force", *FAST]) == 0
+    lines = capfd.readouterr().err.splitlines()
+    assert len(lines) == 6 and all(line.startswith("train: ") for line in lines)
+    assert main(["train", SINE, "--out", str(tmp_path / "r"), "--force", "--no-progress",
+                 *FAST]) == 0
+    assert capfd.readouterr().err == ""
