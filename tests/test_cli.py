@@ -183,3 +183,23 @@ def test_ctrl_c_during_analyze_says_nothing_was_written(tmp_path):
     with h5py.File(run_dir / "run.h5") as f:  # exported before the analysis began; complete
         assert "task_variance" not in f["analysis"] and "rates" in f["activity"]
     assert not (run_dir / "figures").exists()
+
+
+def test_ctrl_c_during_train_keeps_the_checkpoint_and_says_so(tmp_path):
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "neurobias.cli", "train", SINE, "--out", str(out),
+           "--progress"] + sets(["circuit.n_units=16", "train.steps=1000000",
+                                 "train.eval_every=0", "train.checkpoint_every=20"])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / CHECKPOINT).exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"neurobias: train interrupted: the last checkpoint in {str(out)!r} is kept; continue "
+        "with --resume")
+    assert "Traceback" not in err
+    assert load_checkpoint(out / CHECKPOINT)["step"] % 20 == 0
