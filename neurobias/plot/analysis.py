@@ -229,6 +229,8 @@ def population_dimensionality(pca_tasks):
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.8), constrained_layout=True)
     a.bar(range(len(names)), [pca_tasks[n].participation_ratio for n in names], color="0.4")
     a.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    pad = max(0.0, (3 - len(names)) / 2)  # one or two tasks: narrow bars, not a wall
+    a.set_xlim(-0.5 - pad, len(names) - 0.5 + pad)
     a.set_ylabel("participation ratio")
     cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
     for k, n in enumerate(names):
