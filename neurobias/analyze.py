@@ -22,19 +22,18 @@ rewritten through a temporary copy and renamed, so a crash leaves the previous f
 from __future__ import annotations
 
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import analysis as A
 from ._atomic import atomic_path
 from .io.hdf5 import RunFileError, _ascii, _dataset, _text, export
 from .io.hdf5 import load as load_file
+from .progress import Progress
 from .run import Run, load_run
 
 __all__ = ["RunAnalysis", "analyze_run", "task_variances", "variance_trials",
@@ -141,7 +140,8 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
         threshold: summed task variance below which a unit is not clustered.
         lesions: silence each cluster and score the tasks (NeuroGym runs only).
         seed: seed of k-means, the null, and the fixed-point starts.
-        progress: a progress bar over the stages (None: when stderr is a terminal).
+        progress: report the stages on stderr (``neurobias.progress``): a bar on a terminal
+            or in Jupyter, else one plain line per stage done; False: nothing; None: auto.
         variance_trials_per_task: noise-free, fixed-timing test trials per task that task
             variance is taken on (NeuroGym runs; others use the exported trials).
     """
@@ -160,8 +160,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
         from .analyze_fit import fit_analysis
 
         return fit_analysis(net, env)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=6, disable=not show, desc="analyze", leave=False)
+    bar = Progress(6, "analyze", "stage", progress, stage="next: task variance")
     notes = []
     rates = rf.activity("rates").transpose(1, 0, 2).astype(np.float64)  # (time, trial, unit)
     n_t, n_b, _ = rates.shape
@@ -179,7 +178,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
                      "trials)")
     else:
         tv, tv_epochs = task_variances(*fresh, len(tasks))
-    bar.update()
+    bar.update(stage="task variance done; next: clusters")
 
     # clusters
     clustering = None
@@ -190,7 +189,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
             clustering = A.SelectivityClustering(threshold, k_range, seed=seed).fit(tv)
         except ValueError as err:
             notes.append(f"clustering skipped: {err}")
-    bar.update()
+    bar.update(stage="clusters done; next: tonic input vs variance")
 
     # learned tonic input against task variance (one bias row per task: bias-learning runs)
     biases = net.biases.detach().double().numpy()
@@ -204,14 +203,14 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
     else:
         notes.append("bias-variance correlation skipped: the circuit has "
                      f"{biases.shape[0]} tonic-input rows for {len(tasks)} tasks (rule inputs)")
-    bar.update()
+    bar.update(stage="tonic input vs variance done; next: lesions")
 
     # lesions
     lesion = None
     if lesions and clustering is not None and hasattr(env, "task_names") \
             and not getattr(env, "regression", False):  # scored by accuracy
         lesion = A.lesion_clusters(net, env, clustering.labels_, seed=run.config.seed)
-    bar.update()
+    bar.update(stage="lesions done; next: fixed points")
 
     # fixed points per context, from the states of that context's trials, under its
     # fixation-period input (the input at the first step)
@@ -229,7 +228,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
                                         n_starts=fixed_point_starts, keep_slow=True,
                                         slow_tol=slow_tol, max_iters=fixed_point_iters,
                                         max_points=fixed_point_max, seed=seed)
-    bar.update()
+    bar.update(stage="fixed points done; next: population")
 
     # population structure
     labels = cond.get("ground_truth", np.zeros(n_b))
@@ -245,7 +244,7 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
     end = int(cond["length"][first]) if "length" in cond else n_t
     steps = np.arange(0, end, max(1, end // 25))
     spectrum = A.jacobian_spectrum(net, states[steps, first], int(ctx[first])).numpy()
-    bar.update()
+    bar.update(stage="population done")
     bar.close()
     return RunAnalysis(tasks, tv, tv_epochs, clustering, bias_var, biases, lesion, fps, pca_all,
                        pcas, trajectories, spectrum, steps, notes)

@@ -16,8 +16,8 @@ mask (all ones except in ``mask`` mode). Which tensors learn is set by ``mode``:
 ========================  ==========================================================
 
 Everything that does not learn is a buffer, so the optimizer never sees it and backward never
-computes its gradient. Reference: Williams, Kerr, Mahoney, Yang, ..., "Expressivity of Neural
-Networks with Random Weights and Learned Biases", ICLR 2025.
+computes its gradient. Reference: Williams, Payeur, Ryoo, Jiralerspong, Perich, Mazzucato and
+Lajoie, "Expressivity of Neural Networks with Random Weights and Learned Biases", ICLR 2025.
 """
 
 from __future__ import annotations
@@ -282,8 +282,14 @@ class RateRNN(nn.Module):
         """Run the circuit over a batch of trials.
 
         Args:
-            inputs: (time, trial, n_inputs) input u.
-            context: (trial,) long tensor of context indices, or one int for every trial.
+            inputs: (time, trial, n_inputs) input u, time first. A batch-first array
+                (trial, time, n_inputs) is refused when ``context`` shows it (its length equals
+                the first axis, not the second) but runs silently when trials and time steps
+                are as many: transpose it first. A NumPy array, or a tensor of another dtype
+                or device, is converted to the circuit's dtype (float32 unless the circuit was
+                cast, e.g. with ``.double()``) and device.
+            context: (trial,) context indices (tensor, NumPy array or list), or one int for
+                every trial.
             x0: (trial, unit) initial state; default the circuit's x0.
             noise: a generator for the recurrent and input noise; None runs noise-free.
             return_states: also return the states x.
@@ -294,10 +300,18 @@ class RateRNN(nn.Module):
             Rollout(outputs (time, trial, n_outputs), rates (time, trial, unit), states).
         """
         c = self.config
+        inputs = self._as_inputs(inputs)
         if inputs.ndim != 3 or inputs.shape[2] != c.n_inputs:
             raise ValueError(f"inputs has shape {tuple(inputs.shape)}: expected "
-                             f"(time, trial, {c.n_inputs})")
+                             f"(time, trial, {c.n_inputs}): time first, then trials, then inputs")
         n_t, n_b, _ = inputs.shape
+        n_ctx = getattr(context, "shape", (len(context),) if isinstance(context, (list, tuple))
+                        else ())
+        if len(n_ctx) == 1 and n_ctx[0] != n_b and n_ctx[0] == n_t:
+            raise ValueError(f"inputs has shape {tuple(inputs.shape)} and context {n_ctx[0]} "
+                             "trials: the inputs look batch-first (trial, time, n_inputs); "
+                             "forward expects (time, trial, n_inputs): pass "
+                             "inputs.transpose(0, 1)")
         ctx = self._context(context, n_b, inputs.device)
         a = self.alpha
         if noise is not None and c.noise_in > 0:
@@ -329,6 +343,18 @@ class RateRNN(nn.Module):
             states_tbn, rates_tbn = self._recurrence_autograd(drive, x, mask)
         outputs = torch.matmul(rates_tbn, self.W_out.t()) + self.b_out
         return Rollout(outputs, rates_tbn, states_tbn if return_states else None)
+
+    def _as_inputs(self, inputs) -> torch.Tensor:
+        """``inputs`` as a tensor of the circuit's dtype on its device (NumPy arrays, lists
+        and tensors of other dtypes are converted)."""
+        ref = self.W_in
+        if isinstance(inputs, torch.Tensor):
+            return inputs.to(device=ref.device, dtype=ref.dtype)
+        try:
+            return torch.as_tensor(inputs, dtype=ref.dtype, device=ref.device)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"inputs of type {type(inputs).__name__} cannot be read as numbers: "
+                            "expected a float array (time, trial, n_inputs)") from None
 
     def _recurrence_autograd(self, drive: torch.Tensor, x: torch.Tensor,
                              mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,6 +17,9 @@ from .train import CheckpointError
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+PROGRESS_HELP = ("progress on stderr: a bar on a terminal, else one plain line every few "
+                 "percent (a job's log); default: on unless stderr is /dev/null")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--force", action="store_true", help="start over if --out holds a run")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override train.device")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help=PROGRESS_HELP)
 
     f = sub.add_parser("plot", help="draw a run's figures into RUN_DIR/figures")
     f.add_argument("run_dir", help="a folder written by `neurobias train`")
@@ -53,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--states", action="store_true", help="also store /activity/states (x)")
     e.add_argument("--force", action="store_true", help="overwrite an existing file")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    e.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help=PROGRESS_HELP)
 
     a = sub.add_parser("analyze", help="analyse a run: task variance, clusters, fixed points; "
                        "results into RUN_DIR/run.h5 (/analysis), figures into RUN_DIR/figures")
@@ -65,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--shuffles", type=int, default=1000,
                    help="size of the shuffled-unit null (1000)")
     a.add_argument("--no-lesions", action="store_true", help="skip the cluster lesions")
-    a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help=PROGRESS_HELP)
 
     i = sub.add_parser("info", help="summarise an HDF5 run file")
     i.add_argument("file", help="a run.h5 written by `neurobias export`")
@@ -89,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--slurm-mem-gb", type=float, help="memory per run (GB)")
     s.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
                    help="a shell line run before each job, e.g. 'source ~/venv/bin/activate'")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help=PROGRESS_HELP)
 
     r = sub.add_parser("sweep-report", help="gather a sweep's runs into a table and a figure")
     r.add_argument("sweep_dir", help="a folder written by `neurobias sweep`")
@@ -99,12 +106,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _check_device(device: str | None, setting: str) -> None:
+    """Refuse a CUDA device on a machine without one before anything is written."""
+    from .train import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError:
+        raise ConfigError(f"{setting}={device!r} is invalid: no CUDA device is available on this "
+                          "machine: use cpu or auto") from None
+
+
+def _check_folder(path: str, option: str) -> None:
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(f"{option} {path!r} is a file: give a folder (it is created if "
+                          "missing)")
+
+
 def _train(args) -> int:
     from .run import train_run
 
+    _check_folder(args.out, "--out")
     config = load_config(args.config, args.overrides)
+    if args.device is not None:
+        _check_device(args.device, "--device")
+    else:
+        _check_device(config.train.device, "train.device")
     run = train_run(config, args.out, resume=args.resume, force=args.force,
-                    progress=False if args.no_progress else None, device=args.device)
+                    progress=args.progress, device=args.device)
     print(json.dumps(run.summary, sort_keys=True))
     return EXIT_DIVERGED if run.history.diverged else 0
 
@@ -125,11 +154,13 @@ def _export(args) -> int:
 
     if args.trials < 1:
         raise ConfigError(f"--trials={args.trials} is invalid: must be an integer >= 1")
+    _check_device(args.device, "--device")
     out = Path(args.output) if args.output else Path(args.run_dir) / "run.h5"
+    args.out_path, args.out_existed = out, out.exists()
     path = export(args.run_dir, out, n_trials=args.trials, dtype=args.dtype,
                   activity=not args.no_activity, states=args.states,
                   compression=args.compression, force=args.force,
-                  progress=False if args.no_progress else None, device=args.device)
+                  progress=args.progress, device=args.device)
     print(path)
     return 0
 
@@ -145,20 +176,28 @@ def _analyze(args) -> int:
     if args.shuffles < 0:
         raise ConfigError(f"--shuffles={args.shuffles} is invalid: must be an integer >= 0")
     run_dir = Path(args.run_dir)
+    args.stage = "analysis"
     result = analyze_run(run_dir, n_trials=args.trials, fixed_point_starts=args.starts,
                          n_shuffles=args.shuffles, lesions=not args.no_lesions,
-                         progress=False if args.no_progress else None)
+                         progress=args.progress)
     print(write_analysis(result, run_dir / "run.h5"))
+    args.stage = "figures"
     if hasattr(result, "psth_recorded"):  # a circuit fitted to a recording
         from .plot.fitting import fit_figures
 
         print(result.summary_text())
         for path in fit_figures(result, run_dir / "figures"):
             print(path)
+        args.stage = "done"
         return 0
     print(_analysis_summary(result))
-    for path in analysis_figures(result, load_run(run_dir).net, run_dir / "figures"):
+    run = load_run(run_dir)
+    # NeuroGym trials open with a fixation period: the fixed points are found under its input
+    label = ("fixation-period input (each trial's first step)"
+             if run.config.env.kind == "neurogym" else None)
+    for path in analysis_figures(result, run.net, run_dir / "figures", input_label=label):
         print(path)
+    args.stage = "done"
     return 0
 
 
@@ -192,7 +231,15 @@ def _analysis_summary(r) -> str:
 def _info(args) -> int:
     from .io import info
 
-    print(info(args.file))
+    path = Path(args.file)
+    if path.is_dir():
+        h5 = path / "run.h5"
+        if h5.is_file():
+            raise ConfigError(f"{args.file!r} is a run folder, not a run file: use "
+                              f"`neurobias info {h5}`")
+        raise ConfigError(f"{args.file!r} is a folder without run.h5: give a run file, or "
+                          f"write one with `neurobias export {args.file}`")
+    print(info(path))
     return 0
 
 
@@ -200,13 +247,18 @@ def _sweep(args) -> int:
     from .config import load_spec
     from .sweep import parse_grid, parse_time_min, sweep
 
+    _check_folder(args.out, "--out")
     spec = load_spec(args.config, args.overrides)
     grid = parse_grid(args.grid)
+    if args.executor == "local":  # runs here: this machine must have the device they ask for
+        for device in [spec.get("train", {}).get("device")] + grid.get("train.device", []):
+            if device is not None:
+                _check_device(str(device), "train.device")
     slurm = {"partition": args.slurm_partition, "time_min": parse_time_min(args.slurm_time),
              "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem_gb,
              "setup": args.slurm_setup}
     result = sweep(spec, grid, args.out, seeds=args.seeds, executor=args.executor,
-                   jobs=args.jobs, slurm=slurm, progress=False if args.no_progress else None)
+                   jobs=args.jobs, slurm=slurm, progress=args.progress)
     states = list(result.runs.values())
     counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
     print(f"{len(states)} runs in {result.path}: {counts} "
@@ -245,9 +297,49 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         sys.stderr.write(f"neurobias: error: {err.filename or err}: no such file\n")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        sys.stderr.write("neurobias: interrupted; the last checkpoint is kept (use --resume)\n")
-        return 130
+    except (FileExistsError, NotADirectoryError) as err:  # a file where a folder must be
+        sys.stderr.write(f"neurobias: error: cannot make the folder {err.filename or err}: a "
+                         "file stands in its path\n")
+        return EXIT_USAGE
+    except (IsADirectoryError, PermissionError) as err:
+        where = f"{err.filename}: " if err.filename else ""
+        sys.stderr.write(f"neurobias: error: {where}{(err.strerror or str(err)).lower()}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt as err:
+        sys.stderr.write(f"neurobias: {_interrupted(args, err)}\n")
+        return EXIT_INTERRUPTED
+
+
+def _interrupted(args, err: KeyboardInterrupt) -> str:
+    """What Ctrl-C left behind, in the words of the command it stopped."""
+    from .io.hdf5 import ExportInterrupted
+
+    if args.command == "train":
+        if (Path(args.out) / "checkpoint.pt").exists():
+            return (f"train interrupted: the last checkpoint in {args.out!r} is kept; continue "
+                    "with --resume")
+        return "train interrupted before its first checkpoint: start again with --force"
+    if args.command == "export":
+        if isinstance(err, ExportInterrupted):
+            return str(err)
+        out = getattr(args, "out_path", None)
+        if out is not None and out.exists() and not args.out_existed:  # after the rename
+            return f"export interrupted after {str(out)!r} was written completely"
+        return "export interrupted: no file written"
+    if args.command == "analyze":
+        stage = getattr(args, "stage", "analysis")
+        if stage == "analysis":
+            return ("analyze interrupted: nothing written; /analysis in run.h5 and the figures "
+                    "are as they were")
+        return ("analyze interrupted while drawing the figures: the results are in run.h5 "
+                "(/analysis); some figures may be missing or older: run analyze again")
+    if args.command == "sweep":
+        if args.executor == "slurm":
+            return ("sweep interrupted: runs already submitted keep running on the cluster "
+                    "(see manifest.json); the same command submits the rest")
+        return ("sweep interrupted: the runs started here were stopped; finished runs and "
+                "checkpoints are kept; the same command continues the sweep")
+    return f"{args.command} interrupted"
 
 
 if __name__ == "__main__":  # pragma: no cover

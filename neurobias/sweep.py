@@ -21,14 +21,14 @@ import statistics
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ._atomic import atomic_path
 from .config import ConfigError, apply_overrides, config_from_dict, parse_value
+from .progress import Progress
 from .run import write_json_atomic
 
 __all__ = ["sweep", "sweep_report", "parse_grid", "SweepResult", "slurm_executor", "MANIFEST"]
@@ -96,8 +96,9 @@ def run_point(config: dict[str, Any], run_dir: str, threads: int) -> dict[str, A
     lock.write_text(f"{socket.gethostname()}:{os.getpid()}")
     try:
         resume = (Path(run_dir) / "checkpoint.pt").exists()
+        # progress lines go to the job's own log (submitit's or SLURM's stderr file)
         run = train_run(config_from_dict(config), run_dir, resume=resume, force=not resume,
-                        progress=False)
+                        progress=None)
         return run.summary
     finally:
         lock.unlink(missing_ok=True)
@@ -219,7 +220,9 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
         jobs: local: runs at once (default: the number of cores; torch threads are divided
             among them); slurm: the array's parallelism.
         slurm: keyword arguments of ``slurm_executor`` (partition, time_min, gpus, cpus, mem_gb).
-        progress: progress bar over runs (None: when stderr is a terminal).
+        progress: report the runs finished on stderr (``neurobias.progress``): a bar on a
+            terminal or in Jupyter, else a plain line every 5% of the runs; False: nothing;
+            None: auto. Each run reports its own training into its job's log.
 
     Raises:
         ConfigError: a grid key or value is invalid (checked for every point before anything
@@ -309,6 +312,30 @@ def _slurm_active(out: Path, job_id: str | None) -> bool:
         return False
 
 
+@contextmanager
+def _stderr_into(path: Path):
+    """Point file descriptor 2 at ``path`` while a job's controller process is started.
+
+    submitit's local controller inherits stderr; when it is stopped (Ctrl-C reaches the whole
+    process group) it prints a KeyboardInterrupt traceback. Started this way, that goes into
+    the sweep's ``submitit/controllers.log`` instead of over the sweep's own message. Each run
+    writes its own output into its job's log files as before.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real stderr (a notebook): nothing to do
+        yield
+        return
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) -> None:
     from submitit import LocalExecutor
 
@@ -316,16 +343,19 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
     jobs = jobs or n_cores
     threads = max(1, n_cores // max(1, min(jobs, len(todo))))
     ex = LocalExecutor(folder=manifest_path.parent / "submitit")
+    controller_log = manifest_path.parent / "submitit" / "controllers.log"
+    controller_log.parent.mkdir(parents=True, exist_ok=True)
     ex.update_parameters(timeout_min=7 * 24 * 60)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=len(todo), disable=not show, desc="sweep", unit="run")
+    bar = Progress(len(todo), "sweep", "run", progress)
+    n_failed = 0
     queue = list(todo)
     active = []
     try:
         while queue or active:
             while queue and len(active) < jobs:
                 item, run_dir = queue.pop(0)
-                job = ex.submit(run_point, item["config"], str(run_dir), threads)
+                with _stderr_into(controller_log):
+                    job = ex.submit(run_point, item["config"], str(run_dir), threads)
                 entry = manifest["runs"][item["name"]]
                 entry.update({"job_id": job.job_id, "state": "submitted"})
                 entry.pop("error", None)
@@ -348,11 +378,15 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
                         else type(err).__name__
                     result.errors[item["name"]] = entry["error"]
                 write_json_atomic(manifest, manifest_path)
-                bar.update(1)
+                n_failed += entry["state"] == "failed"
+                bar.update(1, failed=n_failed or None, last=item["name"])
             active = still
     except KeyboardInterrupt:
         for _, job in active:
             job.cancel(check=False)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(job.done() for _, job in active):
+            time.sleep(0.05)
         raise
     finally:
         bar.close()
@@ -393,7 +427,9 @@ def sweep_report(path: str | Path, *, metric: str | None = None, x: str | None =
     manifest = json.loads(manifest_path.read_text())
     keys = [key for key, _ in manifest["grid"]]
     rows = []
-    for name, entry in sorted(manifest["runs"].items()):
+    for name, entry in sorted(manifest["runs"].items(),
+                              key=lambda kv: [_order(kv[1]["point"].get(k)) for k in keys]
+                              + [_order(kv[1]["seed"])]):
         summary_path = path / entry["dir"] / "summary.json"
         if not summary_path.exists():
             continue
@@ -427,13 +463,20 @@ def sweep_report(path: str | Path, *, metric: str | None = None, x: str | None =
         return ", ".join(f"{k}={v}" for k, v in zip(keys, g, strict=True))
 
     width = max([len(label_of(g)) for g in groups] or [0])
-    for g, values in sorted(groups.items(), key=lambda kv: [str(v) for v in kv[0]]):
+    for g, values in sorted(groups.items(), key=lambda kv: [_order(v) for v in kv[0]]):
         label = label_of(g)
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         lines.append(f"  {label:<{width}}  {statistics.fmean(values):.4f} ± {sd:.4f}  "
                      f"(n={len(values)})")
     figure = _report_figure(path, rows, metric, x, by) if rows else None
     return rows, "\n".join(lines), figure
+
+
+def _order(value: Any) -> tuple:
+    """Sort key of a grid value: numbers by value (64 before 128), then anything else as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, str(value))
 
 
 def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Path:
@@ -447,8 +490,8 @@ def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Pat
     for r in rows:
         series.setdefault(r[by] if by else None, {}).setdefault(r[x], []).append(float(r[metric]))
     numeric_x = all(isinstance(v, (int, float)) for s in series.values() for v in s)
-    for label, points in sorted(series.items(), key=lambda kv: str(kv[0])):
-        xs = sorted(points, key=lambda v: (v if numeric_x else str(v)))
+    for label, points in sorted(series.items(), key=lambda kv: _order(kv[0])):
+        xs = sorted(points, key=_order)
         means = [statistics.fmean(points[v]) for v in xs]
         sds = [statistics.stdev(points[v]) if len(points[v]) > 1 else 0.0 for v in xs]
         positions = xs if numeric_x else list(range(len(xs)))

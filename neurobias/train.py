@@ -7,19 +7,18 @@ import dataclasses
 import logging
 import math
 import pickle
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from ._atomic import atomic_path
 from .circuit import RateRNN
 from .config import TrainConfig
 from .envs.batch import Env
+from .progress import Progress
 from .seeding import generator as make_generator
 
 __all__ = ["fit", "History", "resolve_device", "save_atomic", "CHECKPOINT", "CheckpointError"]
@@ -165,7 +164,10 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
         out_dir: folder for ``checkpoint.pt`` (every ``checkpoint_every`` steps and at the end);
             None keeps nothing on disk.
         resume: continue from ``out_dir/checkpoint.pt`` if it exists.
-        progress: show a progress bar; None shows one when stderr is a terminal.
+        progress: report progress on stderr (``neurobias.progress``): a bar on a terminal or
+            in Jupyter, else one plain line every 5% of the steps with the step, the loss and
+            the latest evaluation; False: nothing; None (default): on unless stderr is
+            missing or /dev/null.
         device: "cpu", "cuda" or "auto"; default ``config.device``.
 
     Returns:
@@ -208,9 +210,9 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
             return history
     good = _state(net, opt, sched, gens, history, start, settings)
     noisy = net.config.noise_rec > 0 or net.config.noise_in > 0
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=cfg.steps, initial=start, disable=not show, desc="training", unit="step",
-               dynamic_ncols=True, leave=False)
+    bar = Progress(cfg.steps, "train", "step", progress, initial=start)
+    if history.evals:
+        bar.set(eval=_headline(history.evals[-1]))
     t0 = time.perf_counter()
     seconds0 = history.seconds
     pending: list[torch.Tensor] = []
@@ -246,19 +248,20 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
                                                        .nonzero()[0])
                     stopped = bad
                     break
-                bar.set_postfix(loss=f"{history.loss[-1]:.4g}", refresh=False)
-                bar.update(len(values))
+                bar.update(len(values), loss=history.loss[-1])
             if step == cfg.steps:
                 break
             if at_eval:
                 history.evals.append({"step": step, **_evaluate(net, env, seed)})
+                bar.set(eval=_headline(history.evals[-1]))
             if at_ckpt:
                 history.seconds = seconds0 + time.perf_counter() - t0
                 good = _state(net, opt, sched, gens, history, step, settings)
                 if ckpt_path is not None:
                     save_atomic(good, ckpt_path)
-    finally:
+    except BaseException:
         bar.close()
+        raise
     if stopped is not None:
         history = _restore(good, net, opt, sched, gens)
         history.diverged = True
@@ -271,13 +274,24 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
         history.seconds = seconds0 + time.perf_counter() - t0
         history.message = f"trained {step} steps"
     done = good["step"] if stopped is not None else step
-    history.final = _evaluate(net, env, seed)
-    history.evals = [e for e in history.evals if e["step"] != done]
-    history.evals.append({"step": done, **history.final})
+    try:
+        history.final = _evaluate(net, env, seed)
+        history.evals = [e for e in history.evals if e["step"] != done]
+        history.evals.append({"step": done, **history.final})
+        bar.set(eval=_headline(history.evals[-1]))
+    finally:
+        bar.close()
     if ckpt_path is not None and stopped is None:
         save_atomic(_state(net, opt, sched, gens, history, step, settings), ckpt_path)
     net.eval()
     return history
+
+
+def _headline(evaluation: dict[str, float]) -> str:
+    """The main metric of an evaluation for a progress line: "accuracy_mean 0.91 @ 500"."""
+    keys = [k for k in ("accuracy_mean", "accuracy", "r2", "r2_mean") if k in evaluation]
+    keys = keys or [k for k in evaluation if k != "step"][:1]
+    return " ".join(f"{k} {evaluation[k]:.4g}" for k in keys[:1]) + f" @ step {evaluation['step']}"
 
 
 def _evaluate(net: RateRNN, env: Env, seed: int) -> dict[str, float]:

@@ -161,3 +161,34 @@ def test_handwritten_backward_equals_autograd(activation):
     for name in fused:
         torch.testing.assert_close(fused[name], reference[name], rtol=1e-9, atol=1e-12,
                                    msg=name)
+
+
+def test_numpy_and_float64_inputs_are_converted():
+    """NumPy arrays and float64 tensors run as the float32 tensor of the same numbers."""
+    import numpy as np
+
+    net = make()
+    u64 = np.random.default_rng(0).normal(size=(6, 4, 3))
+    ctx = np.array([0, 1, 1, 0])
+    ref = net(torch.from_numpy(u64).float(), torch.from_numpy(ctx))
+    for inputs, context in ((u64, ctx), (torch.from_numpy(u64), ctx.tolist()),
+                            (u64.tolist(), ctx)):
+        got = net(inputs, context)
+        assert got.outputs.dtype == torch.float32
+        assert torch.equal(got.outputs, ref.outputs) and torch.equal(got.rates, ref.rates)
+    with pytest.raises(TypeError, match=r"cannot be read as numbers: expected a float array "
+                                        r"\(time, trial, n_inputs\)"):
+        net(np.array([[["a", "b", "c"]]]), 0)
+
+
+def test_batch_first_inputs_are_named():
+    net = make()
+    u = torch.zeros(4, 9, 3)  # 4 trials of 9 steps, batch-first
+    for ctx in (torch.tensor([0, 1, 1, 0]), [0, 1, 1, 0]):
+        with pytest.raises(ValueError, match=r"inputs has shape \(4, 9, 3\) and context 4 "
+                                             r"trials: the inputs look batch-first"):
+            net(u, ctx)
+    assert net(u.transpose(0, 1), [0, 1, 1, 0]).outputs.shape == (9, 4, 2)
+    # a context that fits neither axis keeps the plain message
+    with pytest.raises(ValueError, match=r"context has shape \(5,\): expected \(9,\)"):
+        net(u, torch.zeros(5, dtype=torch.long))

@@ -118,3 +118,88 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     for name, value in a["model"].items():
         assert torch.equal(value, b["model"][name]), name
     assert a["history"]["loss"] == b["history"]["loss"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "r"
+    one_line_error(capsys, ["train", SINE, "--out", str(out), "--device", "cuda"],
+                   "--device='cuda' is invalid: no CUDA device is available")
+    one_line_error(capsys, ["train", SINE, "--out", str(out), "--set", "train.device=cuda"],
+                   "train.device='cuda' is invalid: no CUDA device is available")
+    one_line_error(capsys, ["sweep", SINE, "--out", str(out), "--grid",
+                            "train.device=cpu,cuda"], "train.device='cuda' is invalid")
+    assert not out.exists()  # not even config.json
+    assert main(["train", SINE, "--out", str(out), "--no-progress"] + sets(FAST)) == 0
+    capsys.readouterr()
+    one_line_error(capsys, ["export", str(out), "--device", "cuda"], "--device='cuda'")
+    assert not (out / "run.h5").exists()
+
+
+def test_out_naming_a_file_is_one_line(tmp_path, capsys):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    one_line_error(capsys, ["train", SINE, "--out", str(afile)] + sets(FAST),
+                   f"--out {str(afile)!r} is a file: give a folder")
+    one_line_error(capsys, ["sweep", SINE, "--out", str(afile), "--grid", "seed=1"],
+                   "is a file: give a folder")
+    one_line_error(capsys, ["train", SINE, "--out", str(afile / "run")] + sets(FAST),
+                   "a file stands in its path")
+    assert afile.read_text() == "keep me"
+
+
+def _tiny_two_task_run(tmp_path):
+    from neurobias.config import config_from_dict
+    from neurobias.run import train_run
+
+    cfg = config_from_dict({
+        "circuit": {"n_units": 24},
+        "env": {"kind": "neurogym", "tasks": ["yang19.go-v0", "yang19.anti-v0"],
+                "eval_trials": 8},
+        "train": {"steps": 2, "batch_size": 4, "eval_every": 0}})
+    return train_run(cfg, tmp_path / "run", progress=False).path
+
+
+def test_ctrl_c_during_analyze_says_nothing_was_written(tmp_path):
+    """A real SIGINT while the shuffled-unit null runs: exit 130, analyze's own words, no
+    /analysis results and no figures."""
+    import h5py
+
+    run_dir = _tiny_two_task_run(tmp_path)
+    cmd = [sys.executable, "-m", "neurobias.cli", "analyze", str(run_dir), "--trials", "16",
+           "--starts", "4", "--shuffles", "10000000", "--no-lesions", "--progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in proc.stderr:  # the null is the stage after clustering
+        if "clusters done" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 130, rest
+    assert rest.strip().splitlines()[-1] == (
+        "neurobias: analyze interrupted: nothing written; /analysis in run.h5 and the figures "
+        "are as they were")
+    assert "Traceback" not in rest and "checkpoint" not in rest
+    with h5py.File(run_dir / "run.h5") as f:  # exported before the analysis began; complete
+        assert "task_variance" not in f["analysis"] and "rates" in f["activity"]
+    assert not (run_dir / "figures").exists()
+
+
+def test_ctrl_c_during_train_keeps_the_checkpoint_and_says_so(tmp_path):
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "neurobias.cli", "train", SINE, "--out", str(out),
+           "--progress"] + sets(["circuit.n_units=16", "train.steps=1000000",
+                                 "train.eval_every=0", "train.checkpoint_every=20"])
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / CHECKPOINT).exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"neurobias: train interrupted: the last checkpoint in {str(out)!r} is kept; continue "
+        "with --resume")
+    assert "Traceback" not in err
+    assert load_checkpoint(out / CHECKPOINT)["step"] % 20 == 0

@@ -204,3 +204,41 @@ def test_trials_of_varying_length_are_padded_across_chunks(tmp_path):
         assert (mask[i, :n] > 0).all() and (mask[i, n:] == 0).all()
         assert np.abs(back.activity()[i, n:]).sum() == 0
         assert np.abs(back.activity()[i, :n]).sum() > 0
+
+
+def _interrupt_export(run_dir, out):
+    """Start a long export with progress lines into a pipe, SIGINT it once it has written a
+    chunk, and return (exit code, stderr)."""
+    cmd = _export_cmd(run_dir, out, 20000)
+    cmd[cmd.index("--no-progress")] = "--progress"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:
+        if line.startswith("export: ") and not line.startswith("export: 0/"):
+            break
+    assert proc.poll() is None, "the export finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    return proc.returncode, rest
+
+
+def test_ctrl_c_stops_the_export_and_leaves_no_file(run, tmp_path):
+    out = tmp_path / "run.h5"
+    code, err = _interrupt_export(run.path, out)
+    assert code == 130, err
+    assert err.strip().splitlines()[-1] == (
+        f"neurobias: export interrupted: no file written, {str(out)!r} was not created or "
+        "changed")
+    assert "Traceback" not in err and "checkpoint" not in err
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+
+
+def test_info_on_a_run_folder_points_to_its_file(run, tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a folder without run.h5" in err
+    assert "damaged" not in err
+    export(run, tmp_path / "run.h5", n_trials=2, progress=False)
+    assert main(["info", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"neurobias: error: {str(tmp_path)!r} is a run folder, not a run "
+                           f"file: use `neurobias info {tmp_path / 'run.h5'}`")

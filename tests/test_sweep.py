@@ -26,7 +26,7 @@ def spec():
 
 
 def test_local_grid_finishes_and_report_is_right(tmp_path):
-    grid = {"circuit.n_units": [16, 24], "circuit.mode": ["bias", "full"]}
+    grid = {"circuit.n_units": [128, 16], "circuit.mode": ["bias", "full"]}
     result = sweep(spec(), grid, tmp_path, seeds=2, jobs=2, progress=False)
     assert len(result.runs) == 8 and set(result.runs.values()) == {"finished"}
     assert len(result.submitted) == 8 and not result.errors
@@ -35,7 +35,11 @@ def test_local_grid_finishes_and_report_is_right(tmp_path):
     with open(tmp_path / "report.csv") as f:
         table = list(csv.DictReader(f))
     assert {(r["circuit.n_units"], r["circuit.mode"], r["seed"]) for r in table} == {
-        (n, m, s) for n in ("16", "24") for m in ("bias", "full") for s in ("0", "1")}
+        (n, m, s) for n in ("16", "128") for m in ("bias", "full") for s in ("0", "1")}
+    # numeric grid values are ordered as numbers (16 before 128), in the table and the text
+    assert [r["circuit.n_units"] for r in table] == ["16"] * 4 + ["128"] * 4
+    assert [line.split(",")[0].split() for line in text.splitlines()[1:]] == \
+        [["circuit.n_units=16"]] * 2 + [["circuit.n_units=128"]] * 2
     # a row's value is that run's own result, which a direct run of the same settings reproduces
     row = next(r for r in table if r["circuit.n_units"] == "16" and r["circuit.mode"] == "full"
                and r["seed"] == "1")
@@ -45,7 +49,7 @@ def test_local_grid_finishes_and_report_is_right(tmp_path):
     assert float(row["r2"]) == pytest.approx(direct.summary["r2"], abs=1e-12)
     assert int(row["n_trainable"]) == direct.summary["n_trainable"]
     # the text summary averages over seeds
-    pair = [float(r["r2"]) for r in table if r["circuit.n_units"] == "24"
+    pair = [float(r["r2"]) for r in table if r["circuit.n_units"] == "128"
             and r["circuit.mode"] == "bias"]
     assert f"{sum(pair) / 2:.4f} ±" in text.splitlines()[3]
     # running it again submits nothing
@@ -146,3 +150,30 @@ def test_other_errors(tmp_path, capsys):
     assert parse_time_min("10:30") == 11  # minutes:seconds, rounded up
     assert main(["sweep-report", str(tmp_path / "nothing")]) == 2
     assert "is not a sweep folder" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_a_local_sweep_in_its_own_words(tmp_path):
+    out = tmp_path / "sw"
+    cmd = [sys.executable, "-m", "neurobias.cli", "sweep", SINE, "--out", str(out),
+           "--grid", "circuit.n_units=16,24", "--seeds", "2", "--jobs", "1", "--progress"]
+    for item in FAST[:-1] + ["train.steps=100000", "env.duration_ms=400.0"]:
+        cmd += ["--set", item]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        assert proc.stderr.readline().startswith("sweep: 0/4 runs (0%)")
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("runs/*/checkpoint.pt")):
+            time.sleep(0.1)  # the first run is training
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, rest
+    assert rest.strip().splitlines()[-1] == (
+        "neurobias: sweep interrupted: the runs started here were stopped; finished runs and "
+        "checkpoints are kept; the same command continues the sweep")
+    assert "Traceback" not in rest
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert not any(e.get("state") == "finished" for e in manifest["runs"].values())

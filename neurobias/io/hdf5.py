@@ -27,7 +27,8 @@ import importlib
 import json
 import os
 import platform
-import sys
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,16 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .._atomic import atomic_path
 from ..circuit import RateRNN
 from ..config import ExperimentConfig, config_from_dict
+from ..progress import Progress
 from ..seeding import generator as make_generator
 from ..train import History
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "RunFile", "RunFileError", "export", "load", "info"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "RunFile", "RunFileError", "ExportInterrupted", "export",
+           "load", "info"]
 
 SCHEMA_VERSION = 1
 SCHEMA = f"neurobias/{SCHEMA_VERSION}"
@@ -55,6 +57,43 @@ CHUNK_BYTES = 64 * 2**20
 
 class RunFileError(ValueError):
     """A run file is missing, damaged, foreign, of a newer schema, or would be overwritten."""
+
+
+class ExportInterrupted(KeyboardInterrupt):
+    """An export stopped by SIGINT (Ctrl-C); no file (and no temporary file) was left."""
+
+
+class _InterruptGuard:
+    """Turn SIGINT into a flag for the length of an export, checked between chunks of trials.
+
+    A KeyboardInterrupt raised at an arbitrary point can land inside h5py or HDF5 code that
+    cannot pass it on, where it is printed and dropped and the export carries on; a flag checked
+    at known points always stops it. Outside the main thread (where Python allows no signal
+    handler) the guard does nothing and SIGINT keeps its usual effect.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.hit = False
+        self._previous = None
+
+    def __enter__(self) -> _InterruptGuard:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.hit = True
+
+    def check(self) -> None:
+        """Raise ExportInterrupted if SIGINT arrived since the export began."""
+        if self.hit:
+            raise ExportInterrupted(f"export interrupted: no file written, {str(self.path)!r} "
+                                    "was not created or changed")
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -129,7 +168,8 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
         states: also store /activity/states, the pre-activation x.
         compression: "gzip" (level 1: fast, portable), "lzf" (h5py only) or "none".
         force: overwrite an existing file.
-        progress: progress bar over trials (None: when stderr is a terminal).
+        progress: report the trials done on stderr (``neurobias.progress``): a bar on a
+            terminal or in Jupyter, else a plain line every 5%; False: nothing; None: auto.
         device: where to simulate (default: CUDA when available).
         chunk_trials: trials simulated and written per chunk (default from the memory bound;
             rounded down to a multiple of the number of tasks).
@@ -140,6 +180,8 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
     Raises:
         RunFileError: ``path`` exists and ``force`` is not set.
         ValueError: an argument is out of range.
+        ExportInterrupted: SIGINT (Ctrl-C) arrived during the export (a KeyboardInterrupt):
+            it stops at the next chunk and leaves neither the file nor its temporary.
     """
 
     from ..run import Run, load_run
@@ -175,50 +217,54 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
     per_chunk = max(n_tasks, per_chunk // n_tasks * n_tasks)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
-    show = sys.stderr.isatty() if progress is None else progress
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", libver=("earliest", "v110")) as f:
-        _write_root(f, run)
-        _write_circuit(f.create_group("circuit"), net, config, env)
-        _write_history(f.create_group("history"), run.history)
-        f.create_group("analysis").attrs["note"] = _ascii(
-            "reserved for analysis results (neurobias analyze)")
-        trials = f.create_group("trials")
-        trials.attrs["dt_ms"] = config.circuit.dt_ms
-        trials.attrs["noise"] = _ascii("none: simulated noise-free")
-        dsets = _create_trial_datasets(trials, probe, n_trials, n_steps,
-                                       config.circuit.n_outputs)
-        act = f.create_group("activity")
-        act.attrs["dt_ms"] = config.circuit.dt_ms
-        names = (["rates"] if activity else []) + (["states"] if states else [])
-        for name in names:
-            dsets[name] = create_activity_dataset(act, name, (n_trials, n_steps, n_units),
-                                                  dtype, compression)
-        bar = tqdm(total=n_trials, disable=not show, desc="export", unit="trial", leave=False)
-        done = 0
-        with torch.no_grad():
-            while done < n_trials:
-                k = min(per_chunk, n_trials - done)
-                batch = env.test_batch(k, gen)
-                if batch.n_steps > n_steps:  # trials of varying length: the time axis grows,
-                    n_steps = batch.n_steps  # earlier trials keep zeros (mask 0) as padding
-                    for ds in dsets.values():
-                        if ds.ndim == 3:
-                            ds.resize(n_steps, axis=1)
-                dev_batch = batch.to(dev)
-                roll = env.run(net, dev_batch, return_states=states)
-                outputs, rates, xs = roll.outputs, roll.rates, roll.states
-                if "length" in batch.conditions:  # zero the padding after each trial's end
-                    t = torch.arange(batch.n_steps, device=dev)[:, None]
-                    valid = (t < batch.conditions["length"].to(dev)[None, :])[..., None]
-                    outputs, rates = outputs * valid, rates * valid
-                    xs = xs * valid if xs is not None else None
-                sl = slice(done, done + k)
-                _write_trial_chunk(dsets, sl, dev_batch.to("cpu"), outputs)
-                for name in names:
-                    write_activity(dsets[name], sl, rates if name == "rates" else xs)
-                done += k
-                bar.update(k)
-        bar.close()
+    with _InterruptGuard(path) as guard, Progress(n_trials, "export", "trial", progress) as bar, \
+            atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", libver=("earliest", "v110")) as f:
+            _write_root(f, run)
+            _write_circuit(f.create_group("circuit"), net, config, env)
+            _write_history(f.create_group("history"), run.history)
+            f.create_group("analysis").attrs["note"] = _ascii(
+                "reserved for analysis results (neurobias analyze)")
+            trials = f.create_group("trials")
+            trials.attrs["dt_ms"] = config.circuit.dt_ms
+            trials.attrs["noise"] = _ascii("none: simulated noise-free")
+            dsets = _create_trial_datasets(trials, probe, n_trials, n_steps,
+                                           config.circuit.n_outputs)
+            act = f.create_group("activity")
+            act.attrs["dt_ms"] = config.circuit.dt_ms
+            names = (["rates"] if activity else []) + (["states"] if states else [])
+            for name in names:
+                dsets[name] = create_activity_dataset(act, name, (n_trials, n_steps, n_units),
+                                                      dtype, compression)
+            done = 0
+            with torch.no_grad():
+                while done < n_trials:
+                    guard.check()
+                    k = min(per_chunk, n_trials - done)
+                    batch = env.test_batch(k, gen)
+                    if batch.n_steps > n_steps:  # trials of varying length: the time axis grows,
+                        n_steps = batch.n_steps  # earlier trials keep zeros (mask 0) as padding
+                        for ds in dsets.values():
+                            if ds.ndim == 3:
+                                ds.resize(n_steps, axis=1)
+                    dev_batch = batch.to(dev)
+                    roll = env.run(net, dev_batch, return_states=states)
+                    outputs, rates, xs = roll.outputs, roll.rates, roll.states
+                    if "length" in batch.conditions:  # zero the padding after each trial's end
+                        t = torch.arange(batch.n_steps, device=dev)[:, None]
+                        valid = (t < batch.conditions["length"].to(dev)[None, :])[..., None]
+                        outputs, rates = outputs * valid, rates * valid
+                        xs = xs * valid if xs is not None else None
+                    sl = slice(done, done + k)
+                    _write_trial_chunk(dsets, sl, dev_batch.to("cpu"), outputs)
+                    for name in names:
+                        write_activity(dsets[name], sl, rates if name == "rates" else xs)
+                    done += k
+                    bar.update(k)
+        guard.check()  # before the rename
+    if guard.hit:  # SIGINT after the last check, while the file was being renamed
+        path.unlink(missing_ok=True)
+        guard.check()
     return path
 
 

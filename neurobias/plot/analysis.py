@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ._common import _save, plt
 
@@ -20,6 +21,7 @@ def silhouette_curve(clustering):
     ax.plot(clustering.k_values_, clustering.silhouette_scores_, "o-", color="0.3", ms=4)
     ax.plot([clustering.n_clusters_], [clustering.silhouette_], "o", color="tab:red", ms=9,
             label=f"chosen k = {clustering.n_clusters_}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # k is a whole number
     ax.set_xlabel("number of clusters k")
     ax.set_ylabel("silhouette score")
     ax.legend(fontsize=8)
@@ -28,12 +30,21 @@ def silhouette_curve(clustering):
 
 
 def variance_matrix(clustering, tasks):
-    """Normalised task variance, units (rows) sorted by cluster, tasks as columns."""
+    """Each unit's task variance as a share of its summed task variance, units (rows) sorted
+    by cluster, tasks as columns.
+
+    The share (not the variance over the unit's maximum, which is 1 at every unit's preferred
+    task and paints each cluster's preferred-task block in one flat colour) shows how selective
+    each unit is: near 1 for a unit active in one task only, 1/n_tasks for one active in all.
+    """
     order = clustering.order_
     prof = clustering.profiles_[order]
+    share = prof / np.maximum(prof.sum(1, keepdims=True), 1e-12)
     labels = clustering.labels_[order]
     fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(tasks), 5.2), constrained_layout=True)
-    im = ax.imshow(prof, aspect="auto", cmap="hot", interpolation="nearest", vmin=0, vmax=1)
+    top = float(np.ceil(share.max(initial=0.1) * 10) / 10)
+    im = ax.imshow(share, aspect="auto", cmap="magma", interpolation="nearest", vmin=0,
+                   vmax=top)
     edges = np.flatnonzero(np.diff(labels)) + 0.5
     for e in edges:
         ax.axhline(e, color="tab:cyan", lw=1)
@@ -43,7 +54,7 @@ def variance_matrix(clustering, tasks):
     ax.set_xticks(range(len(tasks)), tasks, rotation=60, ha="right", fontsize=8)
     ax.set_yticks([])
     ax.set_ylabel(f"{len(order)} units, sorted by cluster", labelpad=16)
-    fig.colorbar(im, ax=ax, label="task variance / unit max", shrink=0.6)
+    fig.colorbar(im, ax=ax, label="task variance, as a share\nof the unit's total", shrink=0.6)
     ax.set_title(f"k = {clustering.n_clusters_}, silhouette {clustering.silhouette_:.2f}",
                  fontsize=9)
     return fig
@@ -116,14 +127,31 @@ def lesion_matrix(lesions):
     return fig
 
 
-def fixed_points_pca(fixed_points, trajectories, pca, phi):
+def _input_words(fixed_points) -> str:
+    """What input the fixed points were found under, read from the points themselves."""
+    inputs = [fp.inputs.detach().cpu().numpy() for fp in fixed_points.values()]
+    if all(u.size == 0 for u in inputs):
+        return "no input (an autonomous circuit)"
+    if all(not np.any(u) for u in inputs):
+        return "zero input"
+    return "the input of each context's first time step"
+
+
+def fixed_points_pca(fixed_points, trajectories, pca, phi, input_label: str | None = None):
     """Fixed points of every context on the top two principal components of the activity:
-    condition-averaged trajectories in grey, stable points filled, unstable ones open."""
+    condition-averaged trajectories in grey, stable points filled, unstable ones open.
+
+    Args:
+        input_label: the input the points were found under, for the title (default: read from
+            the points: "no input", "zero input" or "the input of each context's first time
+            step"; ``neurobias analyze`` passes "fixation-period input" for NeuroGym runs).
+    """
     names = list(fixed_points)
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.9 * rows), squeeze=False,
-                             constrained_layout=True, sharex=True, sharey=True)
+    # at least ~5.5 inches wide, so the title and the legend fit over a single panel
+    fig, axes = plt.subplots(rows, cols, figsize=(max(3.1 * cols, 5.5), 2.9 * rows + 0.6),
+                             squeeze=False, constrained_layout=True, sharex=True, sharey=True)
     for ax in axes.flat[len(names):]:
         ax.axis("off")
     for ax, name in zip(axes.flat, names, strict=False):
@@ -157,8 +185,9 @@ def fixed_points_pca(fixed_points, trajectories, pca, phi):
         ax.set_xlabel(f"PC1 ({pca.explained[0]:.0%})", fontsize=8)
     for ax in axes[:, 0]:
         ax.set_ylabel(f"PC2 ({pca.explained[1]:.0%})", fontsize=8)
-    fig.suptitle("fixed and slow points per context (fixation-period input), rates on the "
-                 "top PCs; grey: condition-averaged trajectories", fontsize=9)
+    under = input_label or _input_words(fixed_points)
+    fig.suptitle(f"fixed and slow points per context, under {under}"
+                 "\nrates on the top two PCs; grey: condition-averaged trajectories", fontsize=9)
     return fig
 
 
@@ -197,24 +226,30 @@ def population_dimensionality(pca_tasks):
     """Participation ratio of the condition-averaged activity of each task, and the variance
     explained by the first principal components."""
     names = list(pca_tasks)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2), constrained_layout=True)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.8), constrained_layout=True)
     a.bar(range(len(names)), [pca_tasks[n].participation_ratio for n in names], color="0.4")
     a.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    pad = max(0.0, (3 - len(names)) / 2)  # one or two tasks: narrow bars, not a wall
+    a.set_xlim(-0.5 - pad, len(names) - 0.5 + pad)
     a.set_ylabel("participation ratio")
     cmap = plt.get_cmap("tab20" if len(names) > 10 else "tab10")
     for k, n in enumerate(names):
         b.plot(np.arange(1, len(pca_tasks[n].explained) + 1),
                np.cumsum(pca_tasks[n].explained), "o-", ms=3, color=cmap(k), label=n)
     b.set_xlabel("principal components")
-    b.set_ylabel("cumulative variance explained")
+    b.set_ylabel("cumulative share of\nvariance explained")
     b.set_ylim(0, 1.02)
     b.legend(fontsize=6, ncols=2)
     fig.suptitle("dimensionality of condition-averaged activity", fontsize=9)
     return fig
 
 
-def analysis_figures(result, net, folder: str | Path) -> list[Path]:
-    """Save every figure of a ``RunAnalysis`` as PNGs in ``folder``; returns their paths."""
+def analysis_figures(result, net, folder: str | Path, *,
+                     input_label: str | None = None) -> list[Path]:
+    """Save every figure of a ``RunAnalysis`` as PNGs in ``folder``; returns their paths.
+
+    ``input_label`` names the input the fixed points were found under (see
+    ``fixed_points_pca``)."""
     from ..analysis import fractional_variance
 
     folder = Path(folder)
@@ -233,8 +268,8 @@ def analysis_figures(result, net, folder: str | Path) -> list[Path]:
               folder / "fractional_variance.png", paths)
     if result.lesions is not None:
         _save(lesion_matrix(result.lesions), folder / "lesions.png", paths)
-    _save(fixed_points_pca(result.fixed_points, result.trajectories, result.pca_all, net.phi),
-          folder / "fixed_points.png", paths)
+    _save(fixed_points_pca(result.fixed_points, result.trajectories, result.pca_all, net.phi,
+                           input_label), folder / "fixed_points.png", paths)
     _save(jacobian_spectrum(result.jacobian_spectrum, result.spectrum_steps,
                             net.config.dt_ms, f"Jacobian spectrum along a {tasks[0]} trial"),
           folder / "jacobian_spectrum.png", paths)

@@ -101,11 +101,13 @@ def task_learning_curves(history, task_names, metric: str = "accuracy"):
     return fig
 
 
-def psychometric_curves(curves: dict[str, tuple], condition: str = "coherence"):
+def psychometric_curves(curves: dict[str, tuple], condition: str = "stimulus coherence (%)"):
     """Fraction correct against a stimulus condition, one line per task.
 
     Args:
         curves: task name -> (levels, accuracy, n) as returned by ``NeuroGymEnv.psychometric``.
+        condition: the x-axis label, with its unit (NeuroGym's coherence ``coh`` is in
+            percent: 0, 6.4, ..., 51.2 in PerceptualDecisionMaking).
     """
     fig, ax = plt.subplots(figsize=(4.8, 3.6), constrained_layout=True)
     for name, (levels, acc, n) in curves.items():
