@@ -23,7 +23,7 @@ from ._atomic import atomic_path
 from .circuit import RateRNN
 from .config import ConfigError, ExperimentConfig, config_from_dict
 from .envs.batch import Env
-from .train import CHECKPOINT, History, fit, load_checkpoint
+from .train import CHECKPOINT, History, fit, load_checkpoint, resolve_device
 
 __all__ = ["build", "train_run", "load_run", "Run", "write_json_atomic"]
 
@@ -62,12 +62,15 @@ def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = F
         out_dir: run folder; created if missing.
         resume: continue the run already in ``out_dir``.
         force: start over even if ``out_dir`` already holds a run.
-        progress: progress bar (None: when stderr is a terminal).
+        progress: report training progress on stderr (``neurobias.progress``): a bar on a
+            terminal or in Jupyter, else plain lines; False: nothing; None: auto.
         device: overrides ``config.train.device``.
 
     Raises:
         ConfigError: ``out_dir`` holds a run and neither ``resume`` nor ``force`` was given, or
-            it holds a run of another spec.
+            it holds a run of another spec; the env refuses the circuit (e.g. too few units for
+            a recording's neurons); the device asked for is not available. Nothing is written
+            then.
     """
     out = Path(out_dir)
     ckpt = out / CHECKPOINT
@@ -82,6 +85,10 @@ def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = F
             if before.get(key) != now.get(key):
                 raise ConfigError(f"{str(out)!r} holds a run with other {key} settings: resume "
                                   "it with the spec it was started with")
+    # everything that can refuse the settings does so before anything is written
+    net, env = build(config)
+    env.check_circuit(net)
+    resolve_device(device if device is not None else config.train.device)
     out.mkdir(parents=True, exist_ok=True)
     if force and not resume:
         for name in (CHECKPOINT, "history.json", "summary.json", "run.h5"):
@@ -89,7 +96,6 @@ def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = F
     continuing = resume and ckpt.exists()
     if not continuing:
         write_json_atomic(config.to_dict(), saved_cfg)
-    net, env = build(config)
     history = fit(net, env, config.train, out_dir=out, resume=resume, progress=progress,
                   device=device)
     if continuing:  # written only once fit has accepted the settings

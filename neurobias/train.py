@@ -16,7 +16,7 @@ import torch
 
 from ._atomic import atomic_path
 from .circuit import RateRNN
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .envs.batch import Env
 from .progress import Progress
 from .seeding import generator as make_generator
@@ -80,7 +80,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but no CUDA device is available: "
+        raise ConfigError("device='cuda' was asked for but no CUDA device is available: "
                          "use 'cpu' or 'auto'")
     return device
 

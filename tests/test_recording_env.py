@@ -416,4 +416,4 @@ def test_cli_too_few_units_exit_2_one_line(tmp_path, capsys, reader):
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "n_units=4 is too small" in err
-    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert not (tmp_path / "run").exists()  # refused before anything is written
