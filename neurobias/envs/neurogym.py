@@ -344,7 +344,9 @@ class _Task:
 
     def seed(self, seed: int) -> None:
         """Seed the task's draws (every env behind a schedule, and the schedule)."""
-        self._source.seed(seed)
+        with warnings.catch_warnings():  # gymnasium warns on seed() through a wrapper
+            warnings.simplefilter("ignore")
+            self._source.seed(seed)
         if hasattr(self._source, "next_i_env"):  # the schedule's choice for the next trial
             self._source.next_i_env = self._source.schedule()
         for base in self.bases:
