@@ -439,3 +439,14 @@ def test_scheduled_tasks_follow_the_batch_seed_whatever_came_before():
     env.batch_for_task(0, 3, torch.Generator().manual_seed(7))
     again = env.batch_for_task(0, 9, torch.Generator().manual_seed(1))
     assert torch.equal(first.inputs, again.inputs) and torch.equal(first.targets, again.targets)
+
+
+def test_batches_of_wrapped_tasks_raise_no_warnings():
+    # every batch reseeds through NeuroGym's wrappers: gymnasium's deprecation warnings about
+    # attributes read through wrappers must not flood a training log
+    env = NeuroGymEnv(tasks=("yang19.go-v0", "perceptualdecisionmaking.ibl20-v0"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for task in range(2):
+            env.batch_for_task(task, 4, gen(0))
+    assert not [w for w in caught if issubclass(w.category, UserWarning)]

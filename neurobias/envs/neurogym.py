@@ -128,16 +128,21 @@ def _trial_source(env):
     return obj
 
 
+def _is_schedule(source) -> bool:
+    from neurogym.wrappers.block import ScheduleEnvs
+
+    return isinstance(source, ScheduleEnvs)
+
+
 def _base_envs(source) -> list:
     """Every task env behind a trial source (one per env of a ScheduleEnvs)."""
-    envs = getattr(source, "envs", None)
-    return [e.unwrapped for e in envs] if envs else [source.unwrapped]
+    return [e.unwrapped for e in source.envs] if _is_schedule(source) else [source.unwrapped]
 
 
 def _current_base(source):
     """The task env that made the last trial of ``source`` (a ScheduleEnvs switches among its
     envs from trial to trial)."""
-    return source.env.unwrapped if getattr(source, "envs", None) else source.unwrapped
+    return source.env.unwrapped if _is_schedule(source) else source.unwrapped
 
 
 def _constructor(env_id: str):
@@ -275,7 +280,7 @@ class _Task:
         # keep block or trial counters that seeding does not reset)
         self.env = self._make()
         self.seed(0)
-        self._source.new_trial()
+        self._trial()
         gt = getattr(_current_base(self._source), "gt", None)
         ob = getattr(_current_base(self._source), "ob", None)
         if gt is None or ob is None:
@@ -347,14 +352,19 @@ class _Task:
         with warnings.catch_warnings():  # gymnasium warns on seed() through a wrapper
             warnings.simplefilter("ignore")
             self._source.seed(seed)
-        if hasattr(self._source, "next_i_env"):  # the schedule's choice for the next trial
+        if _is_schedule(self._source):  # the schedule's choice for the next trial
             self._source.next_i_env = self._source.schedule()
         for base in self.bases:
             if isinstance(getattr(base, "_rng", None), np.random.Generator):
                 base._rng = np.random.default_rng(seed)  # Annubes draws its stimuli from its own
 
+    def _trial(self):
+        with warnings.catch_warnings():  # NeuroGym's wrappers read attributes through others
+            warnings.simplefilter("ignore")
+            return self._source.new_trial()
+
     def new_trial(self) -> _Trial:
-        info = self._source.new_trial()
+        info = self._trial()
         env = _current_base(self._source)  # the env that made this trial
         ob = np.array(env.ob, dtype=np.float32, copy=True).reshape(len(env.ob), -1)
         gt = np.array(env.gt, copy=True)
