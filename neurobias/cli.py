@@ -42,9 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("plot", help="draw a run's figures into RUN_DIR/figures")
     f.add_argument("run_dir", help="a folder written by `neurobias train`")
 
-    e = sub.add_parser("export", help="write a run and its activity to an HDF5 file")
+    e = sub.add_parser("export", help="write a run and its activity to an HDF5 or NWB file")
     e.add_argument("run_dir", help="a folder written by `neurobias train`")
-    e.add_argument("-o", "--output", help="file to write (default RUN_DIR/run.h5)")
+    e.add_argument("-o", "--output", help="file to write (default RUN_DIR/run.h5, or run.nwb "
+                   "with --format nwb)")
+    e.add_argument("--format", choices=["hdf5", "nwb"],
+                   help="file format (default: from the extension of -o: .nwb is NWB, "
+                   "anything else the neurobias HDF5 run file)")
     e.add_argument("--trials", type=int, default=256, help="test trials to simulate (256)")
     e.add_argument("--dtype", choices=["float32", "float16"], default="float32",
                    help="activity precision")
@@ -125,7 +129,15 @@ def _export(args) -> int:
 
     if args.trials < 1:
         raise ConfigError(f"--trials={args.trials} is invalid: must be an integer >= 1")
-    out = Path(args.output) if args.output else Path(args.run_dir) / "run.h5"
+    fmt = args.format or ("nwb" if args.output and Path(args.output).suffix.lower() == ".nwb"
+                          else "hdf5")
+    out = Path(args.output) if args.output else Path(args.run_dir) / (
+        "run.nwb" if fmt == "nwb" else "run.h5")
+    if fmt == "nwb":
+        from .io import export_nwb as export
+        if args.no_activity:
+            raise ConfigError("--no-activity is invalid with --format nwb: an NWB export is "
+                              "the circuit's activity (export to .h5 to leave it out)")
     path = export(args.run_dir, out, n_trials=args.trials, dtype=args.dtype,
                   activity=not args.no_activity, states=args.states,
                   compression=args.compression, force=args.force,
