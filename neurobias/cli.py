@@ -71,6 +71,21 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--no-lesions", action="store_true", help="skip the cluster lesions")
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    c = sub.add_parser("compare", help="compare the activity of two runs or recordings, "
+                       "matched on conditions and time: a table and a figure")
+    c.add_argument("a", help="a run folder, a run file (.h5), an NWB file or a recording")
+    c.add_argument("b", help="the same kinds as A")
+    c.add_argument("--figure", default="compare.png", help="figure to write (compare.png)")
+    c.add_argument("--dt-ms", type=float, help="time step to bin recordings at (default: "
+                   "that of a run among A and B)")
+    c.add_argument("--context", help="trial column naming the conditions (default: task for "
+                   "NeuroGym runs, context_name for NWB exports)")
+    c.add_argument("--source", default="auto", help="NWB source: auto, units or "
+                   "timeseries:NAME")
+    c.add_argument("--components", type=int, default=10,
+                   help="principal components per side for the mean CCA (10)")
+    c.add_argument("--json", help="also write the measures to this JSON file")
+
     i = sub.add_parser("info", help="summarise an HDF5 run file")
     i.add_argument("file", help="a run.h5 written by `neurobias export`")
 
@@ -201,6 +216,24 @@ def _analysis_summary(r) -> str:
     return "\n".join(lines)
 
 
+def _compare(args) -> int:
+    from .compare import compare
+    from .plot.compare import save_comparison
+
+    if args.components < 1:
+        raise ConfigError(f"--components={args.components} is invalid: must be an integer >= 1")
+    if args.dt_ms is not None and not args.dt_ms > 0:
+        raise ConfigError(f"--dt-ms={args.dt_ms} is invalid: must be a number > 0")
+    comp = compare(args.a, args.b, dt_ms=args.dt_ms, context=args.context, source=args.source,
+                   n_components=args.components)
+    print(comp.table())
+    if args.json:
+        Path(args.json).write_text(json.dumps(comp.similarity.as_dict(), indent=1) + "\n")
+        print(args.json)
+    print(save_comparison(comp, args.figure))
+    return 0
+
+
 def _info(args) -> int:
     from .io import info
 
@@ -248,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="neurobias: %(message)s")
     try:
         commands = {"train": _train, "plot": _plot, "export": _export, "info": _info,
-                    "analyze": _analyze,
+                    "analyze": _analyze, "compare": _compare,
                     "sweep": _sweep, "sweep-report": _sweep_report}
         return commands[args.command](args)
     except (ConfigError, CheckpointError, RunFileError) as err:
