@@ -337,7 +337,11 @@ def _provenance(run, env, in_names, out_names, DynamicTable, VectorData):
     circuit = {"tau_ms": c.tau_ms, "dt_ms": c.dt_ms, "activation": c.activation,
                "mode": c.mode, "weights": c.weights, "gain": c.gain, "seed": run.net.seed,
                "trainable": list(run.net.trainable_names)}
-    items = {"config": json.loads(run.config.to_json()), "versions": _versions(),
+    import hdmf
+    import pynwb
+
+    versions = {**_versions(), "pynwb": pynwb.__version__, "hdmf": hdmf.__version__}
+    items = {"config": json.loads(run.config.to_json()), "versions": versions,
              "summary": run.summary, "circuit": circuit,
              "contexts": list(env.context_names), "input_names": list(in_names),
              "output_names": list(out_names),
