@@ -196,3 +196,28 @@ def test_cli_nwb_by_extension_and_bad_targets(lorenz, tmp_path, capsys):
     # an existing file is kept without --force
     assert main(["export", str(lorenz.path), "-o", str(out), "--no-progress"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_a_failure_mid_export_leaves_the_previous_file(lorenz, tmp_path, monkeypatch):
+    import neurobias.io.nwb_export as mod
+
+    path = export_nwb(lorenz, tmp_path / "r.nwb", n_trials=4, progress=False)
+    before = path.read_bytes()
+    calls = []
+    real = mod.simulate
+
+    def failing(*args, **kw):  # the second chunk of trials fails
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(mod, "simulate", failing)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        export_nwb(lorenz, path, n_trials=6, chunk_trials=3, force=True, progress=False)
+    assert path.read_bytes() == before
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        calls.clear()
+        export_nwb(lorenz, tmp_path / "new.nwb", n_trials=6, chunk_trials=3, progress=False)
+    assert not (tmp_path / "new.nwb").exists()
+    assert list(tmp_path.glob(".*.tmp-*")) == []
