@@ -65,7 +65,8 @@ class Comparison:
                  f"{s.n_samples} matched samples (condition x step, dt {self.dt_ms:g} ms), "
                  f"units {s.n_units[0]} and {s.n_units[1]}"]
         width = max(len(r[0]) for r in rows)
-        lines += [f"{name:<{width}}  {value:8.4f}" for name, value in rows]
+        lines += [f"{name:<{width}}  {value:8.4f}" if value == value else
+                  f"{name:<{width}}       n/a" for name, value in rows]
         return "\n".join(lines)
 
 
