@@ -41,6 +41,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/export.py
 	$(PY) benchmarks/fixed_points.py --reference-starts 64
 	$(PY) benchmarks/reaching.py
+	$(PY) benchmarks/export_nwb.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check neurobias tests benchmarks

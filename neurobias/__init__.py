@@ -6,6 +6,7 @@ Biases", ICLR 2025.
 
 from . import analysis, connectivity, envs, io
 from .circuit import RateRNN, Rollout
+from .compare import compare
 from .config import (
     CircuitConfig,
     ConfigError,
@@ -23,5 +24,5 @@ __version__ = "0.1.0"
 __all__ = [
     "RateRNN", "Rollout", "CircuitConfig", "TrainConfig", "EnvConfig", "ExperimentConfig",
     "ConfigError", "load_config", "fit", "History", "train_run", "load_run", "envs",
-    "connectivity", "analysis", "io", "sweep", "sweep_report", "__version__",
+    "connectivity", "analysis", "io", "sweep", "sweep_report", "compare", "__version__",
 ]

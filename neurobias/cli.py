@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_config
-from .io import RunFileError
+from .io import RecordingError, RunFileError
 from .train import CheckpointError
 
 EXIT_USAGE = 2
@@ -46,9 +46,13 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("plot", help="draw a run's figures into RUN_DIR/figures")
     f.add_argument("run_dir", help="a folder written by `neurobias train`")
 
-    e = sub.add_parser("export", help="write a run and its activity to an HDF5 file")
+    e = sub.add_parser("export", help="write a run and its activity to an HDF5 or NWB file")
     e.add_argument("run_dir", help="a folder written by `neurobias train`")
-    e.add_argument("-o", "--output", help="file to write (default RUN_DIR/run.h5)")
+    e.add_argument("-o", "--output", help="file to write (default RUN_DIR/run.h5, or run.nwb "
+                   "with --format nwb)")
+    e.add_argument("--format", choices=["hdf5", "nwb"],
+                   help="file format (default: from the extension of -o: .nwb is NWB, "
+                   "anything else the neurobias HDF5 run file)")
     e.add_argument("--trials", type=int, default=256, help="test trials to simulate (256)")
     e.add_argument("--dtype", choices=["float32", "float16"], default="float32",
                    help="activity precision")
@@ -72,6 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--no-lesions", action="store_true", help="skip the cluster lesions")
     a.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help=PROGRESS_HELP)
+
+    c = sub.add_parser("compare", help="compare the activity of two runs or recordings, "
+                       "matched on conditions and time: a table and a figure")
+    c.add_argument("a", help="a run folder, a run file (.h5), an NWB file or a recording")
+    c.add_argument("b", help="the same kinds as A")
+    c.add_argument("--figure", default="compare.png", help="figure to write (compare.png)")
+    c.add_argument("--dt-ms", type=float, help="time step to bin recordings at (default: "
+                   "that of a run among A and B)")
+    c.add_argument("--context", help="trial column naming the conditions (default: task for "
+                   "NeuroGym runs, context_name for NWB exports)")
+    c.add_argument("--source", default="auto", help="NWB source: auto, units or "
+                   "timeseries:NAME")
+    c.add_argument("--components", type=int, default=10,
+                   help="principal components per side for the mean CCA (10)")
+    c.add_argument("--json", help="also write the measures to this JSON file")
 
     i = sub.add_parser("info", help="summarise an HDF5 run file")
     i.add_argument("file", help="a run.h5 written by `neurobias export`")
@@ -155,8 +174,16 @@ def _export(args) -> int:
     if args.trials < 1:
         raise ConfigError(f"--trials={args.trials} is invalid: must be an integer >= 1")
     _check_device(args.device, "--device")
-    out = Path(args.output) if args.output else Path(args.run_dir) / "run.h5"
+    fmt = args.format or ("nwb" if args.output and Path(args.output).suffix.lower() == ".nwb"
+                          else "hdf5")
+    out = Path(args.output) if args.output else Path(args.run_dir) / (
+        "run.nwb" if fmt == "nwb" else "run.h5")
     args.out_path, args.out_existed = out, out.exists()
+    if fmt == "nwb":
+        from .io import export_nwb as export
+        if args.no_activity:
+            raise ConfigError("--no-activity is invalid with --format nwb: an NWB export is "
+                              "the circuit's activity (export to .h5 to leave it out)")
     path = export(args.run_dir, out, n_trials=args.trials, dtype=args.dtype,
                   activity=not args.no_activity, states=args.states,
                   compression=args.compression, force=args.force,
@@ -228,6 +255,24 @@ def _analysis_summary(r) -> str:
     return "\n".join(lines)
 
 
+def _compare(args) -> int:
+    from .compare import compare
+    from .plot.compare import save_comparison
+
+    if args.components < 1:
+        raise ConfigError(f"--components={args.components} is invalid: must be an integer >= 1")
+    if args.dt_ms is not None and not args.dt_ms > 0:
+        raise ConfigError(f"--dt-ms={args.dt_ms} is invalid: must be a number > 0")
+    comp = compare(args.a, args.b, dt_ms=args.dt_ms, context=args.context, source=args.source,
+                   n_components=args.components)
+    print(comp.table())
+    if args.json:
+        Path(args.json).write_text(json.dumps(comp.similarity.as_dict(), indent=1) + "\n")
+        print(args.json)
+    print(save_comparison(comp, args.figure))
+    return 0
+
+
 def _info(args) -> int:
     from .io import info
 
@@ -288,10 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="neurobias: %(message)s")
     try:
         commands = {"train": _train, "plot": _plot, "export": _export, "info": _info,
-                    "analyze": _analyze,
+                    "analyze": _analyze, "compare": _compare,
                     "sweep": _sweep, "sweep-report": _sweep_report}
         return commands[args.command](args)
-    except (ConfigError, CheckpointError, RunFileError) as err:
+    except (ConfigError, CheckpointError, RunFileError, RecordingError) as err:
         sys.stderr.write(f"neurobias: error: {err}\n")
         return EXIT_USAGE
     except FileNotFoundError as err:
@@ -308,6 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as err:
         sys.stderr.write(f"neurobias: {_interrupted(args, err)}\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout went away (`neurobias info f | head`)
+        sys.stderr.close()  # nothing more can be said; Python must not report the pipe either
+        return 0
 
 
 def _interrupted(args, err: KeyboardInterrupt) -> str:

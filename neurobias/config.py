@@ -79,7 +79,9 @@ class CircuitConfig:
     noise_rec: float = 0.0  # recurrent noise sigma (Yang et al. 2019 scaling sqrt(2/alpha))
     noise_in: float = 0.0  # input noise sigma (same scaling)
     learn_x0: bool = False  # learn the initial state x(0) as well
-    mask_init: float = 0.0  # initial mask score (mask mode); sigmoid(0) = 0.5
+    # initial mask score (mask mode): > 0, every unit starts on (hard step at evaluation;
+    # sigmoid(mask_beta_start * 1) = 0.73 while training); 0 would sit at the step's edge
+    mask_init: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("n_units", "n_inputs", "n_outputs", "n_contexts"):

@@ -109,6 +109,27 @@ def _mask_beta(cfg: TrainConfig, step: int) -> float:
     return cfg.mask_beta_start * (cfg.mask_beta_end / cfg.mask_beta_start) ** frac
 
 
+# |beta * s| above this margin: the soft mask sigmoid(beta s) is within 1% of the hard step
+MASK_MARGIN = 4.6
+
+
+def mask_saturation(net: RateRNN) -> dict[str, float]:
+    """How settled the masks of a mask-mode circuit are at its current steepness beta.
+
+    Returns:
+        ``mask_saturated``: fraction of mask scores s with |beta s| > ``MASK_MARGIN`` (the
+        soft mask training saw is within 1% of the hard 0/1 mask evaluation uses; the rest
+        differ between training and evaluation); ``mask_on``: fraction of units on (s > 0),
+        over all contexts. Empty unless the circuit is in mask mode.
+    """
+    if net.config.mode != "mask":
+        return {}
+    s = net.mask_logits.detach()
+    beta = float(net.mask_beta)
+    return {"mask_saturated": float(((beta * s).abs() > MASK_MARGIN).double().mean()),
+            "mask_on": float((s > 0).double().mean())}
+
+
 def _state(net, opt, sched, gens, history, step, settings) -> dict[str, Any]:
     return {
         "format": CHECKPOINT_FORMAT,
@@ -278,6 +299,7 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
         history.final = _evaluate(net, env, seed)
         history.evals = [e for e in history.evals if e["step"] != done]
         history.evals.append({"step": done, **history.final})
+        history.final.update(mask_saturation(net))  # mask mode: settled masks, units on
         bar.set(eval=_headline(history.evals[-1]))
     finally:
         bar.close()

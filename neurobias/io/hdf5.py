@@ -43,6 +43,7 @@ from ..config import ExperimentConfig, config_from_dict
 from ..progress import Progress
 from ..seeding import generator as make_generator
 from ..train import History
+from ._simulate import HAND_SERIES, channel_names, is_reaching, simulate
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "RunFile", "RunFileError", "ExportInterrupted", "export",
            "load", "info"]
@@ -230,6 +231,14 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
             trials.attrs["noise"] = _ascii("none: simulated noise-free")
             dsets = _create_trial_datasets(trials, probe, n_trials, n_steps,
                                            config.circuit.n_outputs)
+            _name_channels(dsets, env)
+            if is_reaching(env):
+                for name, unit in HAND_SERIES.items():
+                    dsets[name] = trials.create_dataset(
+                        name, shape=(n_trials, n_steps, 2), dtype="float32",
+                        chunks=(1, n_steps, 2), maxshape=(n_trials, None, 2))
+                    dsets[name].attrs["dims"] = _ascii("trial,time,xy")
+                    dsets[name].attrs["units"] = _ascii(f"{unit}, relative to the center")
             act = f.create_group("activity")
             act.attrs["dt_ms"] = config.circuit.dt_ms
             names = (["rates"] if activity else []) + (["states"] if states else [])
@@ -248,7 +257,7 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
                             if ds.ndim == 3:
                                 ds.resize(n_steps, axis=1)
                     dev_batch = batch.to(dev)
-                    roll = env.run(net, dev_batch, return_states=states)
+                    roll, extras = simulate(env, net, dev_batch, states)
                     outputs, rates, xs = roll.outputs, roll.rates, roll.states
                     if "length" in batch.conditions:  # zero the padding after each trial's end
                         t = torch.arange(batch.n_steps, device=dev)[:, None]
@@ -257,6 +266,9 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
                         xs = xs * valid if xs is not None else None
                     sl = slice(done, done + k)
                     _write_trial_chunk(dsets, sl, dev_batch.to("cpu"), outputs)
+                    for name, value in extras.items():
+                        dsets[name][sl, :batch.n_steps] = value.transpose(0, 1).to(
+                            "cpu", torch.float32).numpy()
                     for name in names:
                         write_activity(dsets[name], sl, rates if name == "rates" else xs)
                     done += k
@@ -365,6 +377,14 @@ def _create_trial_datasets(g: h5py.Group, probe, n_trials: int, n_steps: int,
         out[f"conditions/{key}"] = cond.create_dataset(key, shape=(n_trials,), dtype=arr.dtype)
         out[f"conditions/{key}"].attrs["dims"] = _ascii("trial")
     return out
+
+
+def _name_channels(dsets: dict, env) -> None:
+    """Attribute ``names`` of /trials/inputs and /trials/outputs: one name per channel."""
+    for name, kind in (("inputs", "input"), ("outputs", "output")):
+        ds = dsets[name]
+        ds.attrs["names"] = np.array([_ascii(n) for n in channel_names(env, kind,
+                                                                       ds.shape[2])])
 
 
 def _write_trial_chunk(dsets: dict, sl: slice, batch, outputs: torch.Tensor) -> None:

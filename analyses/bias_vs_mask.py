@@ -1,0 +1,134 @@
+"""Bias, mask and full learning on the same circuits and tasks: the comparison of Williams et al.
+(2025), measured.
+
+Reads finished sweep runs (``neurobias sweep``) of tasks/multitask.toml that differ only in
+``circuit.mode`` (and seed: the seed fixes the circuit, so runs of one seed share their random
+weights and their exported test trials), and writes a table: per mode, the accuracy, the units the
+solution uses (a unit is used when its rate is above 1e-6 somewhere in the 256 exported test
+trials) and, for mask mode, the masks' saturation at the end of annealing; per pair of modes, the
+Pearson r of the unit variances (the paper's r ~ 0.46 between bias and mask), the Procrustes shape
+distance and the linear CKA of the condition-averaged activity (``neurobias compare``); each as
+mean ± SD over seeds.
+
+    # resumable: run it again to continue; full learning needs its own learning rate
+    neurobias sweep tasks/multitask.toml --grid circuit.mode=bias,mask --seeds 3 \
+        --out sweeps/bias_vs_mask --jobs 1
+    neurobias sweep tasks/multitask_full.toml --grid circuit.mode=full --seeds 3 \
+        --out sweeps/bias_vs_mask_full --jobs 1
+    python analyses/bias_vs_mask.py sweeps/bias_vs_mask sweeps/bias_vs_mask_full \
+        --out runs/bias_vs_mask
+
+Each run folder gets its ``run.h5`` (256 test trials) exported if it has none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from neurobias.compare import compare
+from neurobias.io import export, load
+
+MODES = ("bias", "mask", "full")
+
+
+def gather(sweeps: list[str]) -> dict[tuple[str, int], Path]:
+    """Finished runs by (mode, seed)."""
+    runs = {}
+    for folder in sweeps:
+        for run_dir in sorted((Path(folder) / "runs").iterdir()):
+            if not (run_dir / "summary.json").exists():
+                continue
+            cfg = json.loads((run_dir / "config.json").read_text())
+            key = (cfg["circuit"]["mode"], int(cfg["seed"]))
+            if key in runs:
+                raise SystemExit(f"two finished runs of mode {key[0]} and seed {key[1]}: "
+                                 f"{runs[key]} and {run_dir}")
+            runs[key] = run_dir
+    return runs
+
+
+def units_used(run_dir: Path, n_trials: int) -> int:
+    h5 = run_dir / "run.h5"
+    if not h5.exists():
+        export(run_dir, h5, n_trials=n_trials, progress=False)
+    rates = load(h5).activity()  # (trial, time, unit)
+    return int((np.abs(rates).max(axis=(0, 1)) > 1e-6).sum())
+
+
+def spread(values: list[float]) -> str:
+    values = [v for v in values if v == v]
+    if not values:
+        return "n/a"
+    sd = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{statistics.mean(values):.3f} ± {sd:.3f} (n={len(values)})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="bias vs mask vs full learning: the table")
+    parser.add_argument("sweeps", nargs="+", help="sweep folders")
+    parser.add_argument("--out", required=True, help="folder for table.md and table.csv")
+    parser.add_argument("--trials", type=int, default=256, help="test trials per export")
+    args = parser.parse_args()
+    runs = gather(args.sweeps)
+    seeds = sorted({s for _, s in runs})
+    rows = []
+    per_mode = {}
+    for mode in MODES:
+        acc, used, sat = [], [], []
+        for seed in seeds:
+            if (mode, seed) not in runs:
+                continue
+            run_dir = runs[(mode, seed)]
+            summary = json.loads((run_dir / "summary.json").read_text())
+            acc.append(float(summary["accuracy_mean"]))
+            used.append(units_used(run_dir, args.trials))
+            sat.append(float(summary.get("mask_saturated", float("nan"))))
+            rows.append({"kind": "run", "what": mode, "seed": seed, "accuracy": acc[-1],
+                         "units_used": used[-1], "mask_saturated": sat[-1]})
+        if acc:
+            per_mode[mode] = (acc, used, sat)
+    pairs = {}
+    for a, b in itertools.combinations(MODES, 2):
+        r, proc, cka = [], [], []
+        for seed in seeds:
+            if (a, seed) in runs and (b, seed) in runs:
+                comp = compare(runs[(a, seed)], runs[(b, seed)], n_trials=args.trials)
+                s = comp.similarity
+                r.append(s.unit_variance_r)
+                proc.append(s.procrustes)
+                cka.append(s.cka)
+                rows.append({"kind": "pair", "what": f"{a}-{b}", "seed": seed,
+                             "unit_variance_r": s.unit_variance_r, "procrustes": s.procrustes,
+                             "cka": s.cka, "cca": s.cca, "rsa": s.rsa})
+        if r:
+            pairs[(a, b)] = (r, proc, cka)
+    lines = ["| mode | accuracy | units used | masks saturated |", "|---|---|---|---|"]
+    for mode, (acc, used, sat) in per_mode.items():
+        lines.append(f"| {mode} | {spread(acc)} | {spread(used)} | "
+                     f"{spread(sat) if mode == 'mask' else '-'} |")
+    lines += ["", "| pair | r of unit variances | Procrustes distance (rad) | linear CKA |",
+              "|---|---|---|---|"]
+    for (a, b), (r, proc, cka) in pairs.items():
+        lines.append(f"| {a} vs {b} | {spread(r)} | {spread(proc)} | {spread(cka)} |")
+    table = "\n".join(lines)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.md").write_text(table + "\n")
+    keys = sorted({k for row in rows for k in row})
+    with open(out / "table.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(table)
+    print(out / "table.md")
+
+
+if __name__ == "__main__":
+    main()
