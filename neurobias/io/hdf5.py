@@ -149,6 +149,47 @@ def _chunk_trials(n_steps: int, n_units: int, with_states: bool) -> int:
     per_trial = n_steps * n_units * 4 * (2 if with_states else 1)
     return int(max(1, min(1024, CHUNK_BYTES // max(per_trial, 1))))
 
+def prepare_export(run, path, *, n_trials: int, dtype: str, compression: str, force: bool,
+                   device, chunk_trials: int | None, example: str):
+    """What every export checks and sets up before it writes: the arguments, the target path,
+    the run (loaded if given as a folder), the circuit on its device in eval mode, and the
+    number of trials simulated per chunk.
+
+    The chunk size decides which trials are drawn, so it depends on the circuit and the env
+    only (not on what is stored) and is a multiple of the number of tasks: trial k is of task
+    k mod n_tasks in every export of a run, whatever its format.
+
+    Returns:
+        (path, run, net, trials per chunk).
+
+    Raises:
+        ValueError: an argument is out of range.
+        RunFileError: ``path`` is a folder, or exists and ``force`` is not set.
+    """
+    from ..run import Run, load_run
+    from ..train import resolve_device
+
+    path = Path(path)
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is invalid: allowed: " + ", ".join(DTYPES))
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression={compression!r} is invalid: allowed: "
+                         + ", ".join(COMPRESSIONS))
+    if not (isinstance(n_trials, int) and n_trials >= 1):
+        raise ValueError(f"n_trials={n_trials!r} is invalid: must be an integer >= 1")
+    if path.is_dir():
+        raise RunFileError(f"{str(path)!r} is a folder: give a file name such as {example}")
+    if path.exists() and not force:
+        raise RunFileError(f"{str(path)!r} already exists: use --force to overwrite it")
+    if not isinstance(run, Run):
+        run = load_run(run)
+    net = run.net.to(resolve_device(device)).eval()
+    probe = run.env.test_batch(1, make_generator(run.config.seed, "export"))
+    n_tasks = getattr(run.env, "n_tasks", 1)
+    per_chunk = chunk_trials or _chunk_trials(probe.n_steps, net.n_units, True)
+    return path, run, net, max(n_tasks, per_chunk // n_tasks * n_tasks)
+
+
 
 def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32",
            activity: bool = True, states: bool = False, compression: str = "gzip",
@@ -185,37 +226,17 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
             it stops at the next chunk and leaves neither the file nor its temporary.
     """
 
-    from ..run import Run, load_run
-    from ..train import resolve_device
-
-    path = Path(path)
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is invalid: allowed: " + ", ".join(DTYPES))
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression={compression!r} is invalid: allowed: "
-                         + ", ".join(COMPRESSIONS))
-    if not (isinstance(n_trials, int) and n_trials >= 1):
-        raise ValueError(f"n_trials={n_trials!r} is invalid: must be an integer >= 1")
-    if path.is_dir():
-        raise RunFileError(f"{str(path)!r} is a folder: give a file name such as run.h5")
-    if path.exists() and not force:
-        raise RunFileError(f"{str(path)!r} already exists: use --force to overwrite it")
-    if not isinstance(run, Run):
-        run = load_run(run)
-    dev = resolve_device(device)
-    net = run.net.to(dev).eval()
+    path, run, net, per_chunk = prepare_export(run, path, n_trials=n_trials, dtype=dtype,
+                                               compression=compression, force=force,
+                                               device=device, chunk_trials=chunk_trials,
+                                               example="run.h5")
+    dev = net.W_rec.device
     env = run.env
     config: ExperimentConfig = run.config
     gen = make_generator(config.seed, "export")
     probe = env.test_batch(1, make_generator(config.seed, "export"))
     n_steps = probe.n_steps
     n_units = net.n_units
-    # the chunk size decides which trials are drawn: it depends on the circuit and the env only
-    # (not on --states), and is a multiple of the number of tasks so that trial k is of task
-    # k mod n_tasks
-    n_tasks = getattr(env, "n_tasks", 1)
-    per_chunk = chunk_trials or _chunk_trials(n_steps, n_units, True)
-    per_chunk = max(n_tasks, per_chunk // n_tasks * n_tasks)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
     with _InterruptGuard(path) as guard, Progress(n_trials, "export", "trial", progress) as bar, \

@@ -39,15 +39,7 @@ from .._atomic import atomic_path
 from ..progress import Progress
 from ..seeding import generator as make_generator
 from ._simulate import channel_names, is_reaching, simulate
-from .hdf5 import (
-    COMPRESSIONS,
-    DTYPES,
-    RunFileError,
-    _chunk_trials,
-    _InterruptGuard,
-    _remove_stale_temporaries,
-    _versions,
-)
+from .hdf5 import _InterruptGuard, _remove_stale_temporaries, _versions, prepare_export
 
 __all__ = ["export_nwb", "trial_column", "NWB_MODULE"]
 
@@ -87,37 +79,20 @@ def export_nwb(run, path: str | Path, *, n_trials: int = 256, dtype: str = "floa
     """
     from pynwb import NWBHDF5IO
 
-    from ..run import Run, load_run
-    from ..train import resolve_device
-
-    path = Path(path)
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is invalid: allowed: " + ", ".join(DTYPES))
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression={compression!r} is invalid: allowed: "
-                         + ", ".join(COMPRESSIONS))
-    if not (isinstance(n_trials, int) and n_trials >= 1):
-        raise ValueError(f"n_trials={n_trials!r} is invalid: must be an integer >= 1")
     if not activity:
         raise ValueError("activity=False is invalid for an NWB export: the NWB file is the "
                          "circuit's activity (leave out --no-activity, or export to .h5)")
-    if path.is_dir():
-        raise RunFileError(f"{str(path)!r} is a folder: give a file name such as run.nwb")
-    if path.exists() and not force:
-        raise RunFileError(f"{str(path)!r} already exists: use --force to overwrite it")
-    if not isinstance(run, Run):
-        run = load_run(run)
-    dev = resolve_device(device)
-    net = run.net.to(dev).eval()
+    path, run, net, per_chunk = prepare_export(run, path, n_trials=n_trials, dtype=dtype,
+                                               compression=compression, force=force,
+                                               device=device, chunk_trials=chunk_trials,
+                                               example="run.nwb")
+    dev = net.W_rec.device
     env = run.env
     config = run.config
     dt_ms = float(config.circuit.dt_ms)
 
     # pass 1: the trials alone (cheap), to lay out the clock and the trials table
-    n_tasks = getattr(env, "n_tasks", 1)
     probe = env.test_batch(1, make_generator(config.seed, "export"))
-    per_chunk = chunk_trials or _chunk_trials(probe.n_steps, net.n_units, True)
-    per_chunk = max(n_tasks, per_chunk // n_tasks * n_tasks)
     sizes = [min(per_chunk, n_trials - a) for a in range(0, n_trials, per_chunk)]
     gen = make_generator(config.seed, "export")
     lengths, contexts, conds = [], [], {}
