@@ -123,3 +123,25 @@ def test_psychometric_groups_trials_by_their_condition():
     with pytest.raises(ValueError, match="has no condition 'speed': available: .*coh"):
         env.psychometric(_replay(env, batch, logits), 0, gen(9), n_trials=240,
                          condition="speed")
+
+
+def test_a_response_inside_the_decision_period_is_not_a_fixation_break():
+    # GoNogo: on a no-go trial the answer is to keep fixating through the decision period; a
+    # brief "go" at the first decision step is a wavering answer, not a broken fixation, and the
+    # choice is read at the last decision step
+    env = NeuroGymEnv(tasks=("GoNogo-v0",))
+    batch = env.batch_for_task(0, 16, gen(3))
+    start = batch.conditions["decision_start"]
+    end = batch.conditions["decision_end"]
+    truth = batch.targets[end - 1, torch.arange(16), 0].long()
+    nogo = int((truth == 0).nonzero()[0])
+    logits = F.one_hot(batch.targets[..., 0].long(), 2).float() * 10
+    logits[int(start[nogo]), nogo] = torch.tensor([0.0, 10.0])
+    s = env.score(logits, batch)
+    assert not s["fix_break"].any() and s["correct"].all()
+    assert torch.equal(s["truth"], truth) and torch.equal(s["choice"], truth)
+    # the same "go" one step earlier breaks fixation
+    logits[int(start[nogo]) - 1, nogo] = torch.tensor([0.0, 10.0])
+    s = env.score(logits, batch)
+    assert s["fix_break"].tolist() == [k == nogo for k in range(16)]
+    assert s["correct"].tolist() == [k != nogo for k in range(16)]
