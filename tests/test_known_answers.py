@@ -133,3 +133,61 @@ def test_run_analysis_window_starts_after_fixation_and_ends_with_the_trial():
     np.testing.assert_array_equal(win, expected)
     # without epoch bounds: every step
     assert _trial_window({}, 4, 2).all()
+
+
+def _reference_grads(net, u, ctx, loss_of):
+    """Gradients of the same loss through the time loop written in autograd ops."""
+    net.zero_grad()
+    drive = torch.matmul(u, net.W_in.t() * net.alpha) + net.biases[ctx] * net.alpha
+    states, rates = net._recurrence_autograd(drive, net.initial_state(u.shape[1]), None)
+    loss_of(states, rates).backward()
+    return {k: p.grad.clone() for k, p in net.named_parameters() if p.grad is not None}
+
+
+def _fused_grads(net, u, ctx, loss_of):
+    net.zero_grad()
+    roll = net(u, ctx, return_states=True)
+    loss_of(roll.states, roll.rates).backward()
+    return {k: p.grad.clone() for k, p in net.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("mode", ["bias", "full"])
+def test_backward_through_states_only_and_to_a_learned_x0(mode):
+    """A loss on the states alone (no rate gradient), and x0 learning when W_rec does not."""
+    net = nb.RateRNN(nb.CircuitConfig(n_units=10, n_inputs=2, activation="tanh", gain=1.3,
+                                      bias_init_std=0.5, mode=mode, learn_x0=True),
+                     seed=0).double()
+    with torch.no_grad():
+        net.x0.copy_(torch.randn(10, dtype=torch.float64,
+                                 generator=torch.Generator().manual_seed(1)))
+    u = torch.randn(6, 3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    ctx = torch.zeros(3, dtype=torch.long)
+
+    def loss_of(states, rates):
+        return (states ** 2).sum()
+
+    fused, ref = _fused_grads(net, u, ctx, loss_of), _reference_grads(net, u, ctx, loss_of)
+    assert set(fused) == set(ref) and "x0" in fused and fused["x0"].abs().sum() > 0
+    for name in fused:
+        torch.testing.assert_close(fused[name], ref[name], rtol=1e-9, atol=1e-12, msg=name)
+
+
+def test_readout_adds_the_output_bias():
+    net = nb.RateRNN(nb.CircuitConfig(n_units=5, n_outputs=2), seed=0)
+    with torch.no_grad():
+        net.b_out.copy_(torch.tensor([1.5, -2.0]))
+    r = torch.randn(4, 5)
+    torch.testing.assert_close(net.readout(r), r @ net.W_out.T + torch.tensor([1.5, -2.0]))
+
+
+def test_relu_jacobian_counts_a_unit_at_zero_as_inactive():
+    # relu'(0) = 0, as autograd has it: at x = 0 the Jacobian is -I / tau
+    net = nb.RateRNN(nb.CircuitConfig(n_units=6, gain=1.5), seed=0)
+    x = torch.zeros(2, 6)
+    x[1, :3] = 1.0
+    jac = net.jacobian(x, torch.zeros(2, 1), 0)
+    tau = net.config.tau_ms
+    torch.testing.assert_close(jac[0], -torch.eye(6) / tau)
+    expected = -torch.eye(6) / tau
+    expected[:, :3] += net.W_rec[:, :3] / tau
+    torch.testing.assert_close(jac[1], expected)
