@@ -107,6 +107,10 @@ def test_resume_compares_the_circuit_seed(tmp_path):
         nb.fit(other, SINE, cfg, out_dir=tmp_path, resume=True, progress=False)
 
 
+class _Arbitrary:
+    """An object a checkpoint must never unpickle (loading runs with weights_only)."""
+
+
 def test_checkpoint_errors_name_the_file(tmp_path):
     missing = tmp_path / "none.pt"
     with pytest.raises(CheckpointError, match=f"^checkpoint {str(missing)!r} does not exist$"):
@@ -120,6 +124,11 @@ def test_checkpoint_errors_name_the_file(tmp_path):
     torch.save([1, 2], listed)
     with pytest.raises(CheckpointError, match="is not a neurobias-checkpoint/1 file"):
         load_checkpoint(listed)
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"format": "neurobias-checkpoint/1", "x": _Arbitrary()}, pickled)
+    with pytest.raises(CheckpointError, match=r"is damaged or not a checkpoint "
+                                              r"\(UnpicklingError\)$"):
+        load_checkpoint(pickled)
     damaged = tmp_path / "damaged.pt"
     damaged.write_bytes(b"\x00" * 10)
     with pytest.raises(CheckpointError, match=f"^checkpoint {str(damaged)!r} is damaged or not "
