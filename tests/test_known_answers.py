@@ -191,3 +191,59 @@ def test_relu_jacobian_counts_a_unit_at_zero_as_inactive():
     expected = -torch.eye(6) / tau
     expected[:, :3] += net.W_rec[:, :3] / tau
     torch.testing.assert_close(jac[1], expected)
+
+
+def test_zero_steps_give_empty_rollouts():
+    net = nb.RateRNN(nb.CircuitConfig(n_units=7, n_inputs=2, n_outputs=3), seed=0)
+    out = net(torch.zeros(0, 4, 2), 0, return_states=True)
+    assert out.outputs.shape == (0, 4, 3) and out.rates.shape == (0, 4, 7)
+    assert out.states.shape == (0, 4, 7)
+    assert net(torch.zeros(0, 4, 2), 0).states is None
+
+
+def test_a_given_initial_state_is_used():
+    net = nb.RateRNN(nb.CircuitConfig(n_units=8, n_inputs=1, gain=1.2, bias_init_std=0.3),
+                     seed=0).double()
+    x0 = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    u = torch.randn(4, 3, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    out = net(u, 0, x0=x0, return_states=True)
+    x = x0
+    for t in range(4):
+        x = net.step(x, u[t], 0)
+        torch.testing.assert_close(out.states[t], x)
+
+
+def test_masks_at_construction_and_at_zero():
+    net = nb.RateRNN(nb.CircuitConfig(n_units=4, n_contexts=1, mode="mask", mask_init=0.0),
+                     seed=0)
+    logits = torch.tensor([[-1.0, 0.0, 0.5, 2.0]])
+    with torch.no_grad():
+        net.mask_logits.copy_(logits)
+    net.train()  # steepness 1 until fit anneals it: sigmoid(s)
+    torch.testing.assert_close(net.unit_mask(torch.tensor([0])), torch.sigmoid(logits))
+    net.eval()  # a hard step; a score of exactly 0 is off
+    assert net.unit_mask(torch.tensor([0])).tolist() == [[0.0, 0.0, 1.0, 1.0]]
+
+
+def test_silencing_in_mask_mode_keeps_the_unit_masks():
+    net = nb.RateRNN(nb.CircuitConfig(n_units=6, mode="mask", gain=1.0, bias_init_std=1.0,
+                                      activation="softplus"), seed=0).eval()
+    with torch.no_grad():
+        net.mask_logits.copy_(torch.tensor([[1.0, -1.0, 1.0, 1.0, -1.0, 1.0]]))
+    silence = torch.tensor([True, False, False, False, False, False])
+    rates = net(torch.zeros(5, 2, 1), 0, silence=silence).rates
+    off = torch.tensor([True, True, False, False, True, False])  # silenced or masked out
+    assert torch.all(rates[..., off] == 0) and torch.all(rates[..., ~off] > 0)
+
+
+def test_dale_circuit_has_the_asked_share_of_excitatory_units():
+    net = nb.RateRNN(nb.CircuitConfig(n_units=20, weights="dale", frac_excitatory=0.5), seed=0)
+    w = net.W_rec
+    excitatory = (w >= 0).all(0) & (w > 0).any(0)
+    inhibitory = (w <= 0).all(0) & (w < 0).any(0)
+    assert int(excitatory.sum()) == 10 and int(inhibitory.sum()) == 10
+
+
+def test_circuit_needs_a_circuit_config():
+    with pytest.raises(TypeError, match="^config must be a CircuitConfig, got dict$"):
+        nb.RateRNN({"n_units": 4})
