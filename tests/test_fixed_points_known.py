@@ -193,3 +193,27 @@ def test_deduplicate_measures_root_mean_square_distance():
     y = torch.tensor([[0.0], [0.5]])
     assert A.deduplicate(y, q, 0.5).tolist() == [0]
     assert A.deduplicate(x[:0], q[:0], 0.1).dtype == torch.long
+
+
+def test_newton_backtracks_when_the_full_step_overshoots():
+    """One tanh unit with self-weight 2: x* = 2 tanh(x*) at 1.91501. From x = 1, where the
+    slope of F is nearly flat, the full Newton step lands at 4.27 and raises q; halving it twice
+    lands at 1.82 and lowers q. Without descent, only the backtracking Newton reaches x*."""
+    net = RateRNN(CircuitConfig(n_units=1, activation="tanh", bias_init_std=0.0), seed=0)
+    net.W_rec.fill_(2.0)
+    fp = A.find_fixed_points(net, 0, states=torch.tensor([[1.0]]), n_starts=None, noise_std=0.0,
+                             max_iters=0, descent_tol=1e3, slow_tol=1e3, newton_iters=20)
+    assert fp.iterations == 0
+    assert len(fp) == 1 and abs(float(fp.x[0, 0]) - 1.915008) < 1e-5 and fp.q[0] < 1e-12
+    # stable: lambda = (2 (1 - tanh(x*)^2) - 1) / tau < 0
+    lam = (2 * (1 - np.tanh(1.915008) ** 2) - 1) / net.config.tau_ms
+    assert float(fp.eigenvalues[0, 0].real) == pytest.approx(lam, rel=1e-4)
+    assert bool(fp.stable[0])
+
+
+def test_defaults():
+    net = _linear()
+    fp = A.find_fixed_points(net, 0)
+    assert fp.n_starts == 256 and len(fp) == 1 and not fp.slow.any()
+    assert fp.eigenvalues.shape == (1, 12) and fp.q[0] < 1e-12
+    assert torch.equal(fp.inputs, torch.zeros(2, dtype=torch.float64))
