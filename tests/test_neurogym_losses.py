@@ -145,3 +145,23 @@ def test_a_response_inside_the_decision_period_is_not_a_fixation_break():
     s = env.score(logits, batch)
     assert s["fix_break"].tolist() == [k == nogo for k in range(16)]
     assert s["correct"].tolist() == [k != nogo for k in range(16)]
+
+
+def test_every_regression_task_is_scored():
+    env = NeuroGymEnv(tasks=REGRESSION, eval_trials=3)
+    net = nb.RateRNN(nb.CircuitConfig(n_units=8, n_inputs=env.n_inputs, n_outputs=env.n_outputs,
+                                      n_contexts=2), seed=0)
+    scores = env.evaluate(net, gen(0))
+    assert set(scores) == {"r2/ReachingDelayResponse", "r2/SpatialSuppressMotion", "loss"}
+
+
+def test_mse_one_hot_spans_every_output_of_a_multitask_env():
+    # GoNogo answers 0 or 1, but next to PerceptualDecisionMaking the circuit has 3 outputs
+    env = NeuroGymEnv(tasks=("PerceptualDecisionMaking-v0", "GoNogo-v0"), loss="mse")
+    batch = env.batch_for_task(1, 4, gen(0))
+    assert int(batch.targets.max()) == 1 and env.n_outputs == 3
+    y = torch.randn(batch.n_steps, 4, 3, generator=gen(1))
+    onehot = F.one_hot(batch.targets[..., 0].long(), 3).float()
+    w = batch.mask[..., 0]
+    expected = (((y - onehot) ** 2).mean(-1) * w).sum() / w.sum()
+    assert env.loss(y, batch).item() == pytest.approx(expected.item(), rel=1e-6)

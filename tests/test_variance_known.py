@@ -105,3 +105,18 @@ def test_epochs_per_context_with_explicit_contexts():
     e2 = np.array([6, 6, 6, 6, 1, 1, 6, 6])
     out = A.task_variance_by_epoch(r, ctx, {"e": (s2, e2)})["e"]
     np.testing.assert_allclose(out[:, 1], (r[0, [4, 5]].var(0) + r[5, [6, 7]].var(0)) / 2)
+
+
+def test_tensors_that_require_grad_are_detached():
+    r = torch.arange(12.0).reshape(2, 6, 1).requires_grad_()
+    ctx = torch.tensor([0, 0, 0, 1, 1, 1])
+    tv = A.task_variance(r, ctx)
+    np.testing.assert_allclose(tv, [[2 / 3, 2 / 3]])
+
+
+def test_an_epoch_whose_trials_never_overlap_is_nan():
+    # context 0's two trials are in the epoch at different steps: never two at once
+    r = np.arange(8.0).reshape(4, 2, 1)
+    out = A.task_variance_by_epoch(r, np.array([0, 0]), {"e": (np.array([0, 2]),
+                                                               np.array([1, 3]))})
+    assert np.isnan(out["e"]).all()
