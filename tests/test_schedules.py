@@ -73,6 +73,11 @@ def test_one_step_mask_run_uses_the_start_steepness():
                                               mask_beta_start=3.0, mask_beta_end=50.0),
            progress=False)
     assert env.betas == [3.0]
+    env = _Recording(period_ms=400, duration_ms=200)
+    nb.fit(small("mask"), env, nb.TrainConfig(steps=2, batch_size=2, eval_every=0,
+                                              mask_beta_start=3.0, mask_beta_end=50.0),
+           progress=False)
+    assert env.betas == pytest.approx([3.0, 50.0])  # two steps: the start, then the end
 
 
 def _adam_l2(p0, steps, lr, wd, b1=0.9, b2=0.999, eps=1e-8):

@@ -38,15 +38,19 @@ class _Poisoned(nb.envs.SineGenerator):
     (13, 5, "the last good checkpoint (step 10)"),
     (4, 5, "the parameters it started from (step 0)"),
 ])
-def test_divergence_names_the_step_and_what_was_kept(bad, every, kept):
+def test_divergence_names_the_step_and_what_was_kept(bad, every, kept, caplog):
     net = small()
     start = {k: v.clone() for k, v in net.state_dict().items()}
     env = _Poisoned(bad, period_ms=400, duration_ms=200)
-    hist = nb.fit(net, env, nb.TrainConfig(steps=30, batch_size=2, eval_every=0,
-                                           checkpoint_every=every), progress=False)
+    with caplog.at_level("WARNING", logger="neurobias"):
+        hist = nb.fit(net, env, nb.TrainConfig(steps=30, batch_size=2, eval_every=0,
+                                               checkpoint_every=every), progress=False)
     assert hist.diverged
     assert hist.message == (f"training diverged: non-finite loss or gradient at step {bad}; "
                             f"stopped and kept {kept}")
+    assert [r.getMessage() for r in caplog.records] == [hist.message]
+    # the final evaluation is of the kept parameters, recorded at their step
+    assert hist.evals[-1]["step"] == (bad // every) * every
     if bad < every:
         for k, v in start.items():
             assert torch.equal(net.state_dict()[k], v), k
@@ -69,6 +73,19 @@ def test_final_scores_use_the_evaluation_stream():
     hist = nb.fit(net, env, nb.TrainConfig(steps=3, batch_size=4, eval_every=0), progress=False)
     assert hist.final == env.evaluate(net, generator(2, "eval"))
     assert hist.evals == [{"step": 3, **hist.final}]
+
+
+def test_trial_batches_follow_the_seed():
+    env = nb.envs.NeuroGymEnv(tasks=("PerceptualDecisionMaking-v0", "GoNogo-v0"), eval_trials=4)
+
+    def losses(seed):
+        net = nb.RateRNN(nb.CircuitConfig(n_units=16, n_inputs=env.n_inputs,
+                                          n_outputs=env.n_outputs, n_contexts=2), seed=0)
+        return nb.fit(net, env, nb.TrainConfig(steps=4, batch_size=4, eval_every=0, seed=seed),
+                      progress=False).loss
+
+    first = losses(1)
+    assert losses(1) == first and losses(2) != first
 
 
 def test_input_noise_alone_makes_training_noisy():
