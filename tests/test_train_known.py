@@ -111,6 +111,11 @@ def test_checkpoint_folder_is_created_and_a_run_without_resume_starts_afresh(tmp
     assert load_checkpoint(out / CHECKPOINT)["step"] == 4
     again = nb.fit(small(), SINE, cfg, out_dir=out, progress=False)  # resume=False
     assert again.loss == first.loss and len(again.loss) == 4
+    # without resume the old checkpoint is neither read nor compared: other settings train
+    other = nb.fit(small(), SINE, nb.TrainConfig(steps=4, batch_size=2, eval_every=0, lr=0.05),
+                   out_dir=out, progress=False)
+    assert other.loss[0] == first.loss[0] and other.loss[1:] != first.loss[1:]
+    assert load_checkpoint(out / CHECKPOINT)["settings"]["train.lr"] == 0.05
 
 
 def test_resume_compares_the_circuit_seed(tmp_path):
