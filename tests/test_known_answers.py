@@ -247,3 +247,25 @@ def test_dale_circuit_has_the_asked_share_of_excitatory_units():
 def test_circuit_needs_a_circuit_config():
     with pytest.raises(TypeError, match="^config must be a CircuitConfig, got dict$"):
         nb.RateRNN({"n_units": 4})
+
+
+def test_context_forms_and_the_shape_message():
+    net = nb.RateRNN(nb.CircuitConfig(n_units=6, n_contexts=2, bias_init_std=1.0), seed=0)
+    u = torch.zeros(3, 2, 1)
+    ref = net(u, torch.tensor([1, 1])).rates
+    assert torch.equal(net(u, torch.tensor(1)).rates, ref)  # a 0-d tensor for every trial
+    assert torch.equal(net(u, 1).rates, ref)
+    with pytest.raises(ValueError, match=r"^context has shape \(3,\): expected \(2,\)$"):
+        net(u, torch.tensor([0, 1, 0]))
+
+
+def test_input_noise_follows_its_generator():
+    net = _identity_input_circuit(n=10, sigma_in=0.5)
+    a = net(torch.zeros(4, 3, 10), 0, noise=torch.Generator().manual_seed(7)).rates
+    b = net(torch.zeros(4, 3, 10), 0, noise=torch.Generator().manual_seed(7)).rates
+    assert torch.equal(a, b) and a.abs().sum() > 0
+
+
+def test_sparse_circuit_has_the_asked_density():
+    net = nb.RateRNN(nb.CircuitConfig(n_units=200, weights="sparse", sparsity=0.2), seed=0)
+    assert (net.W_rec != 0).float().mean().item() == pytest.approx(0.2, abs=0.02)
