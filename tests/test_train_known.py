@@ -28,7 +28,7 @@ class _Poisoned(nb.envs.SineGenerator):
 
     def training_loss(self, net, batch, noise=None):
         loss = super().training_loss(net, batch, noise)
-        self.losses.append(float(loss))
+        self.losses.append(float(loss.detach()))
         if len(self.losses) >= self.bad:
             loss = loss * float("nan")
         return loss
