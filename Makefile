@@ -3,12 +3,15 @@
 # make demo-sine   the same for the sine generator (half a minute)
 # make test   the default test suite (a few minutes on 2 cores)
 # make test-slow   the long training tests (the issue's must-show numbers)
+# make mutation   mutation testing (mutmut) of circuit, train, NeuroGym scoring, task variance and
+#             fixed points against their test files ([tool.mutmut] in pyproject.toml); results
+#             in mutants/ (delete it to start afresh). Not run in CI.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo demo-sine test test-slow bench lint clean
+.PHONY: demo demo-sine test test-slow mutation bench lint clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +39,10 @@ test: $(VENV)/.installed
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -q -m slow
 
+mutation: $(VENV)/.installed
+	NEUROBIAS_TEST_THREADS=1 OMP_NUM_THREADS=1 $(PY) tests/mutation.py run --max-children 2
+	$(PY) tests/mutation.py report
+
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/export.py
@@ -47,4 +54,4 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check neurobias tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs *.egg-info
+	rm -rf $(VENV) runs *.egg-info mutants
