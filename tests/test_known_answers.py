@@ -255,7 +255,10 @@ def test_context_forms_and_the_shape_message():
     ref = net(u, torch.tensor([1, 1])).rates
     assert torch.equal(net(u, torch.tensor(1)).rates, ref)  # a 0-d tensor for every trial
     assert torch.equal(net(u, 1).rates, ref)
-    with pytest.raises(ValueError, match=r"^context has shape \(3,\): expected \(2,\)$"):
+    with pytest.raises(ValueError, match=r"^context has shape \(4,\): expected \(2,\)$"):
+        net(u, torch.tensor([0, 1, 0, 1]))
+    # a context as long as the time axis: the inputs look batch-first, and the message says so
+    with pytest.raises(ValueError, match=r"look batch-first .* expects \(time, trial"):
         net(u, torch.tensor([0, 1, 0]))
 
 

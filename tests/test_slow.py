@@ -68,14 +68,15 @@ def test_readme_example_trains():
 
 
 def test_multitask_bias_only_default_recipe(tmp_path):
-    """docs/multitask.md: tasks/multitask.toml, seed 0, scored accuracy_mean 0.81 and 0.795 in
-    two runs ("read 0.80 +- 0.01"); GoNogo, DelayMatchSample, yang19.go and yang19.anti 1.00 in
-    both, PerceptualDecisionMaking 0.92 and 0.89; fixation breaks 0.015."""
+    """docs/multitask.md: tasks/multitask.toml, seed 0, with stimuli in both yang19 modalities
+    scored accuracy_mean 0.782 (before the modality fix 0.81, 0.795 and 0.793: "read 0.80 +-
+    0.01"); GoNogo, DelayMatchSample, yang19.go and yang19.anti 1.00 in every run,
+    PerceptualDecisionMaking 0.89 to 0.92; fixation breaks 0.012 to 0.015."""
     cfg = load_config("tasks/multitask.toml")
     assert cfg.circuit.mode == "bias"
     run = nb.train_run(cfg, tmp_path, progress=False)
     s = run.summary
-    assert s["accuracy_mean"] >= 0.79
+    assert s["accuracy_mean"] >= 0.77  # 0.782 measured after the modality fix, -0.01
     for solved in ("GoNogo", "DelayMatchSample", "yang19.go", "yang19.anti"):
         # 1.00 documented (DelayMatchSample: chance 0.5); 0.03 is 4 of the 128 eval trials
         assert s[f"accuracy/{solved}"] >= 0.97, solved
@@ -102,13 +103,16 @@ def test_multitask_trained_readout_reaches_090(tmp_path):
     cfg = load_config("tasks/multitask_readout.toml")
     assert cfg.circuit.mode == "bias+readout"
     run = nb.train_run(cfg, tmp_path, progress=False)
-    assert run.summary["accuracy_mean"] >= 0.90  # run-to-run spread +-0.01
+    # measured before the modality fix (yang19's dms then showed every stimulus in modality
+    # 1); until re-measured the margin is the seed-to-seed spread, 0.035
+    assert run.summary["accuracy_mean"] >= 0.875
     assert run.summary["accuracy/DelayMatchSample"] >= 0.97  # chance 0.5
-    assert run.summary["accuracy/yang19.dms"] >= 0.93  # chance 0.5
+    assert run.summary["accuracy/yang19.dms"] >= 0.90  # chance 0.5
 
 
 def test_multitask_full_training_at_256(tmp_path):
     cfg = load_config("tasks/multitask_full.toml", ["circuit.n_units=256", "train.steps=2000"])
     run = nb.train_run(cfg, tmp_path, progress=False)
-    # docs/multitask.md and data/width_scaling/table.md: full, N = 256, 2000 steps, seed 0: 0.932
-    assert run.summary["accuracy_mean"] >= 0.92
+    # docs/multitask.md and data/width_scaling/table.md: full, N = 256, 2000 steps, seed 0: 0.932,
+    # measured before the modality fix: the seed-to-seed spread (0.035) is the margin
+    assert run.summary["accuracy_mean"] >= 0.895
