@@ -2,7 +2,8 @@
 
 ``hdf5``   the neurobias run file (schema ``neurobias/1``, docs/hdf5.md): ``export``, ``load``,
            ``info``.
-``recordings``  recorded activity in trials (``Recording``), the data a circuit is fitted to.
+``recordings``  recorded activity in trials (``Recording``), the data a circuit is fitted to:
+           ``read_recording`` reads NWB files, ``.npz``/``.h5`` arrays and run files.
 """
 
 from .hdf5 import (
@@ -17,7 +18,8 @@ from .hdf5 import (
     load,
     write_activity,
 )
-from .recordings import Recording, RecordingError
+from .recordings import Recording, RecordingError, read_recording
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "CHUNK_BYTES", "RunFile", "RunFileError", "export", "load",
-           "info", "create_activity_dataset", "write_activity", "Recording", "RecordingError"]
+           "info", "create_activity_dataset", "write_activity", "Recording", "RecordingError",
+           "read_recording"]
