@@ -74,6 +74,10 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
                 progress: bool | None = None) -> RunAnalysis:
     """Analyse a run folder (see the module docstring).
 
+    A run in env ``recording`` (a circuit fitted to recorded activity) gets its own analysis
+    instead: ``analyze_fit.fit_analysis`` (fit scores and current decomposition) returns a
+    ``FitAnalysis``, which ``write_analysis`` stores under /analysis/fit and /analysis/currents.
+
     Args:
         run_dir: a folder written by ``train_run``; ``run.h5`` in it is read, or exported with
             ``n_trials`` trials if missing.
@@ -101,6 +105,10 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
         if not torch.equal(t, rf.net.state_dict()[name]):
             raise RunFileError(f"{str(h5)!r} holds another circuit than {str(run_dir)!r} "
                                f"({name} differs): export the run again with --force")
+    if run.config.env.kind == "recording":  # a circuit fitted to recorded activity
+        from .analyze_fit import fit_analysis
+
+        return fit_analysis(net, env)
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=6, disable=not show, desc="analyze", leave=False)
     notes = []
@@ -201,7 +209,12 @@ def write_analysis(result: RunAnalysis, path: str | Path) -> Path:
         with h5py.File(tmp, "r+") as f:
             if "analysis" in f:
                 del f["analysis"]
-            _write(f.create_group("analysis"), result)
+            if hasattr(result, "psth_recorded"):  # FitAnalysis (env kind recording)
+                from .analyze_fit import write_fit
+
+                write_fit(f.create_group("analysis"), result)
+            else:
+                _write(f.create_group("analysis"), result)
     return path
 
 

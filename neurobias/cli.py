@@ -149,6 +149,13 @@ def _analyze(args) -> int:
                          n_shuffles=args.shuffles, lesions=not args.no_lesions,
                          progress=False if args.no_progress else None)
     print(write_analysis(result, run_dir / "run.h5"))
+    if hasattr(result, "psth_recorded"):  # a circuit fitted to a recording
+        from .plot.fitting import fit_figures
+
+        print(result.summary_text())
+        for path in fit_figures(result, run_dir / "figures"):
+            print(path)
+        return 0
     print(_analysis_summary(result))
     for path in analysis_figures(result, load_run(run_dir).net, run_dir / "figures"):
         print(path)

@@ -182,6 +182,7 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     if env.n_contexts > net.config.n_contexts:
         raise ValueError(f"env has {env.n_contexts} contexts but the circuit only "
                          f"{net.config.n_contexts}")
+    env.check_circuit(net)
     dev = resolve_device(device if device is not None else cfg.device)
     net.to(dev)
     seed = net.seed if cfg.seed is None else cfg.seed

@@ -6,9 +6,21 @@
 * ``lesion_clusters``: silence each cluster, score each task.
 * ``find_fixed_points``: fixed and slow points per context with their Jacobian spectra.
 * ``pca``, ``participation_ratio``, ``jacobian_spectrum``: population structure.
+* ``per_neuron_r2``, ``pvar``, ``psth_r2``, ``bits_per_spike``: fits to recorded activity.
+* ``current_decomposition``, ``tonic_share``: recurrent, external and tonic input (CURBD).
 """
 
 from .clustering import SelectivityClustering
+from .currents import Currents, CurrentSummary, current_decomposition, tonic_share
+from .fitting import (
+    bits_per_spike,
+    fit_poisson_glm,
+    fit_ridge,
+    per_neuron_r2,
+    psth,
+    psth_r2,
+    pvar,
+)
 from .fixed_points import FixedPoints, deduplicate, find_fixed_points
 from .lesions import Lesioned, LesionResult, evaluate_lesion, lesion_clusters
 from .metrics import r2_score
@@ -20,4 +32,6 @@ __all__ = ["r2_score", "task_variance", "task_variance_by_epoch", "epoch_window"
            "fractional_variance", "SelectivityClustering", "bias_variance_correlation",
            "BiasVariance", "spearman", "find_fixed_points", "FixedPoints", "deduplicate",
            "Lesioned", "evaluate_lesion", "lesion_clusters", "LesionResult", "PCA", "pca",
-           "condition_average", "participation_ratio", "jacobian_spectrum"]
+           "condition_average", "participation_ratio", "jacobian_spectrum", "per_neuron_r2",
+           "pvar", "psth", "psth_r2", "bits_per_spike", "fit_ridge", "fit_poisson_glm",
+           "Currents", "CurrentSummary", "current_decomposition", "tonic_share"]

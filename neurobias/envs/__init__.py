@@ -4,6 +4,7 @@ from .batch import Env, TrialBatch
 from .dynamics import LorenzForecast, SineGenerator, VanDerPol
 from .neurogym import NeuroGymEnv
 from .reaching import CenterOutReach
+from .recording import RecordingEnv
 
 ENVS = {
     "sine": SineGenerator,
@@ -11,7 +12,8 @@ ENVS = {
     "lorenz": LorenzForecast,
     "neurogym": NeuroGymEnv,
     "reaching": CenterOutReach,
+    "recording": RecordingEnv,
 }
 
 __all__ = ["ENVS", "Env", "TrialBatch", "SineGenerator", "VanDerPol", "LorenzForecast",
-           "NeuroGymEnv", "CenterOutReach"]
+           "NeuroGymEnv", "CenterOutReach", "RecordingEnv"]

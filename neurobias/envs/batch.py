@@ -68,6 +68,10 @@ class Env:
     def n_contexts(self) -> int:
         return len(self.context_names)
 
+    def check_circuit(self, net) -> None:
+        """Raise a ``ValueError`` (one line) if ``net`` cannot be trained in this env; ``fit``
+        calls it before training. Default: every circuit of the right sizes is fine."""
+
     def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
         """Draw ``batch_size`` training trials using ``generator`` (CPU)."""
         raise NotImplementedError

@@ -4,9 +4,11 @@ save a run's PNGs into a folder and return their paths.
 ``training``   learning curves, outputs against targets, per-task and psychometric curves
 ``reaching``   center-out trajectories, speed profiles, reaching learning curve
 ``analysis``   task variance, clusters, lesions, fixed points, dimensionality
+``fitting``    circuits fitted to recordings: PSTHs, per-neuron R^2, current decomposition
 """
 
 from .analysis import analysis_figures
+from .fitting import fit_figures
 from .reaching import reaching_figures
 from .training import (
     learning_curve,
@@ -17,4 +19,4 @@ from .training import (
 )
 
 __all__ = ["learning_curve", "outputs_vs_targets", "task_learning_curves", "psychometric_curves",
-           "run_figures", "reaching_figures", "analysis_figures"]
+           "run_figures", "reaching_figures", "analysis_figures", "fit_figures"]

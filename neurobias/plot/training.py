@@ -135,6 +135,10 @@ def run_figures(run, folder: str | Path) -> list[Path]:
     plt.close(fig)
     if hasattr(run.env, "rollout"):  # closed-loop reaching
         return paths + reaching_figures(run, folder)
+    if hasattr(run.env, "cosmoothing_readout"):  # a circuit fitted to a recording
+        from .fitting import fit_run_figures
+
+        return paths + fit_run_figures(run, folder)
     if hasattr(run.env, "task_names"):  # NeuroGym tasks
         names = run.env.task_names
         _save(task_learning_curves(run.history, names), folder / "task_learning_curves.png",
