@@ -103,7 +103,7 @@ def gather(sweep_dir: Path) -> list[dict]:
         s = json.loads((run / "summary.json").read_text())
         cfg = json.loads((run / "config.json").read_text())
         n = cfg["circuit"]["n_units"]
-        rows.append({"coupling": cfg["env"]["params"].get("coupling", "units"),
+        rows.append({"coupling": cfg["env"].get("coupling", "units"),
                      "mode": cfg["circuit"]["mode"], "n_units": n, "n_over_m": n // M,
                      "seed": cfg["seed"], "r2": s["r2"], "psth_r2_mean": s["psth_r2_mean"],
                      "pvar": s["pvar"], "n_trainable": s["n_trainable"], "steps": s["steps"],
@@ -161,7 +161,10 @@ def write_outputs(table: list[dict], out: Path) -> None:
     ax.set_xscale("log", base=2)
     ax.set_xticks(RATIOS, [str(r) for r in RATIOS])
     ax.set_xlabel("student width N / M  (M = 40 recorded neurons)")
-    ax.set_ylabel("held-out R$^2$ (mean ± SD over 3 seeds)")
+    seeds = sorted({r["seeds"] for r in table})
+    ax.set_ylabel(f"held-out R$^2$ (mean ± SD over {'/'.join(map(str, seeds))} seeds)")
+    ax.set_xlim(0.8, 20)
+    ax.text(0.85, 0.955, "0.95", color="0.5", fontsize=7, va="bottom")
     ax.set_title("Teacher-student fit through tonic inputs", fontsize=10)
     lo = min(r["r2_mean"] - r["r2_sd"] for r in table)
     ax.set_ylim(max(lo - 0.05, -0.5), 1.01)
@@ -194,22 +197,26 @@ def main() -> None:
             (out / "teacher.json").write_text(json.dumps(desc, indent=2) + "\n")
         ratios = [int(x) for x in args.ratios.split(",")]
         modes = MODES if args.coupling == "readout" else ("bias",)
-        grid = {"circuit.n_units": [k * M for k in ratios], "circuit.mode": list(modes)}
         # neurobias.sweep gives a local job all cores / jobs torch threads and has no option
         # for fewer; this machine is shared, so the sweep is told it has one core.
         os.cpu_count = lambda: 1
-        for seed in range(args.seeds):  # one sweep per seed: every width of seed 0 first
-            folder = sweep_dir / f"seed{seed}"
-            result = nb.sweep({**spec(npz, args.coupling, args.steps), "seed": seed}, grid,
-                              folder, seeds=1, executor="local", jobs=1, progress=False)
-            print(f"{sum(s == 'finished' for s in result.runs.values())} of "
-                  f"{len(result.runs)} runs finished in {folder}", flush=True)
-            for name, err in result.errors.items():
-                print(f"failed: {name}: {err}", flush=True)
+        # one sweep (over the modes) per width and seed, widths outer: every seed of the
+        # small widths finishes before the slow wide runs start
+        for ratio in ratios:
+            for seed in range(args.seeds):
+                folder = sweep_dir / f"n{ratio * M}" / f"seed{seed}"
+                base = spec(npz, args.coupling, args.steps)
+                base["seed"] = seed
+                base["circuit"]["n_units"] = ratio * M
+                result = nb.sweep(base, {"circuit.mode": list(modes)}, folder, seeds=1,
+                                  executor="local", jobs=1, progress=False)
+                print(f"{sum(s == 'finished' for s in result.runs.values())} of "
+                      f"{len(result.runs)} runs finished in {folder}", flush=True)
+                for name, err in result.errors.items():
+                    print(f"failed: {name}: {err}", flush=True)
     rows = []
-    for folder in sorted(Path("sweeps").glob("fit_width*/seed*")):
-        if (folder / "manifest.json").exists():
-            rows += gather(folder)
+    for manifest in sorted(Path("sweeps").glob("fit_width*/n*/seed*/manifest.json")):
+        rows += gather(manifest.parent)
     if not rows:
         print("no finished run yet")
         return
