@@ -18,11 +18,13 @@ Stages (each resumable; run from the repository root, one torch thread):
     python analyses/fit_width.py --gather-only       # only the table and figure
     python analyses/fit_width.py --coupling units --ratios 1,2,4,8  # the "units" coupling
 
-The teacher recording is written to SWEEP/teacher.npz (arrays activity, inputs, condition, dt_ms)
-and described in OUT/teacher.json; the sweep is ``neurobias.sweep`` (local, one job at a time), so
-running the same command again skips finished runs and continues unfinished ones from their last
-checkpoint. The table (OUT/table.csv, OUT/table.md) holds held-out R^2 mean and SD over seeds per
-N / M and mode; the figure is OUT/fit_width.png.
+The teacher recording is written to sweeps/fit_width_teacher.npz (arrays activity, inputs,
+condition, dt_ms) and described in OUT/teacher.json. Each width and seed is one
+``neurobias.sweep`` over the modes (local, one run at a time) in SWEEP/n<N>/seed<seed>, widths
+outer, so running the same command again skips finished runs and continues unfinished ones from
+their last checkpoint. The gathering reads every sweeps/fit_width*/n*/seed* folder: the table
+(OUT/table.csv, OUT/table.md) holds held-out R^2 mean, SD, min and max over seeds per coupling,
+mode and N / M (OUT/runs.csv one row per run); the figure is OUT/fit_width.png.
 """
 
 from __future__ import annotations
