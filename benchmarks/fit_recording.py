@@ -121,6 +121,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="student seed (teacher: 1000)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="update this JSON file with the case's result")
+    parser.add_argument("--key", help="entry of the JSON file to write (default: the case)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result = run_case(args.case, target=args.target, every=args.every,
@@ -131,7 +132,7 @@ def main() -> None:
         path = Path(args.json)
         doc = json.loads(path.read_text()) if path.exists() else {}
         doc["command"] = "python benchmarks/fit_recording.py --case CASE --json " + args.json
-        doc[args.case] = result
+        doc[args.key or args.case] = result
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc, indent=2) + "\n")
         tmp.replace(path)
