@@ -1,6 +1,8 @@
 # make demo   train tasks/multitask.toml (8 cognitive tasks, bias-only), its figures, run.h5 and
 #             its analysis (task variance, clusters, tonic input vs selectivity, fixed points)
 # make demo-sine   the same for the sine generator (half a minute)
+# make demo-fit    after make demo: fit a bias-only circuit of another seed to 64 units of
+#                  runs/multitask/run.h5 (tasks/fit_recording.toml, docs/fitting.md)
 # make test   the default test suite (a few minutes on 2 cores)
 # make test-slow   the long training tests (the issue's must-show numbers)
 # make mutation   mutation testing (mutmut) of circuit, train, NeuroGym scoring, task variance and
@@ -11,7 +13,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo demo-sine test test-slow mutation bench lint clean
+.PHONY: demo demo-sine demo-fit test test-slow mutation bench lint clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +34,16 @@ demo-sine: $(VENV)/.installed
 	$(VENV)/bin/neurobias plot runs/sine
 	$(VENV)/bin/neurobias export runs/sine -o runs/sine/run.h5 --trials 64 --force
 	$(VENV)/bin/neurobias info runs/sine/run.h5
+
+demo-fit: $(VENV)/.installed runs/multitask/run.h5
+	$(VENV)/bin/neurobias train tasks/fit_recording.toml --out runs/fit_recording --force
+	$(VENV)/bin/neurobias plot runs/fit_recording
+	$(VENV)/bin/neurobias export runs/fit_recording -o runs/fit_recording/run.h5 --trials 48 --force
+	$(VENV)/bin/neurobias analyze runs/fit_recording
+	$(VENV)/bin/neurobias info runs/fit_recording/run.h5
+
+runs/multitask/run.h5:
+	@echo "runs/multitask/run.h5 is missing: run make demo first" >&2; exit 2
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
