@@ -91,7 +91,7 @@ def current_shares(share_mean, condition_names, example=None, dt_ms: float = 1.0
     share_mean = np.asarray(share_mean)
     n_c = len(share_mean)
     fig, axes = plt.subplots(1, 2 if example is not None else 1,
-                             figsize=(10 if example is not None else 5.5, 3.4),
+                             figsize=(10 if example is not None else 5.5, 3.9),
                              constrained_layout=True, squeeze=False)
     ax = axes[0, 0]
     bottom = np.zeros(n_c)
@@ -102,10 +102,10 @@ def current_shares(share_mean, condition_names, example=None, dt_ms: float = 1.0
         bottom += np.nan_to_num(share_mean[:, k])
     ax.set_xticks(np.arange(n_c), [str(c) for c in condition_names], rotation=45, ha="right",
                   fontsize=8)
-    ax.set_ylabel("share of |input| (mean over units, time)")
+    ax.set_ylabel("share of |input|\n(mean over units and time)")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title("where the drive comes from, per condition")
+    ax.set_title("where the drive comes from, per condition", fontsize=10)
     if example is not None:
         ax = axes[0, 1]
         t = np.arange(1, len(example) + 1) * dt_ms
