@@ -82,10 +82,11 @@ def test_multitask_bias_only_default_recipe(tmp_path):
         assert s[f"accuracy/{solved}"] >= 0.97, solved
     assert s["accuracy/PerceptualDecisionMaking"] >= 0.87
     assert s["fixation_break_mean"] <= 0.03
-    # the analysis of docs/analysis.md (the demo run, one run, no spread given): k = 8
-    # clusters, silhouette 0.34, seven distinct preferred tasks, Spearman rho per task +0.40 to
-    # +0.72, per cluster +0.36 to +0.54, each at the smallest shuffled p. Margins: k within 2,
-    # silhouette 0.05 and rho 0.1 lower.
+    # the analysis of docs/analysis.md (the demo run, one run per revision, no spread given):
+    # k = 8 then 6 after the fixes, silhouette 0.34 / 0.39, seven / six distinct preferred
+    # tasks, Spearman rho per task +0.40 to +0.72 / +0.24 to +0.75, per cluster +0.36 to +0.54
+    # / +0.44 to +0.54, each at the smallest shuffled p. Margins: k within 2, silhouette 0.05
+    # and rho about 0.1 lower.
     from neurobias.analyze import analyze_run
 
     res = analyze_run(tmp_path, n_shuffles=200, lesions=False, progress=False)
