@@ -92,6 +92,13 @@ class _InterruptGuard:
             raise ExportInterrupted(f"export interrupted: no file written, {str(self.path)!r} "
                                     "was not created or changed")
 
+    def finish(self) -> None:
+        """After the rename: a SIGINT that came while the file was being renamed removes the
+        new file again and raises ExportInterrupted."""
+        if self.hit:
+            self.path.unlink(missing_ok=True)
+            self.check()
+
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
@@ -295,9 +302,7 @@ def export(run, path: str | Path, *, n_trials: int = 256, dtype: str = "float32"
                     done += k
                     bar.update(k)
         guard.check()  # before the rename
-    if guard.hit:  # SIGINT after the last check, while the file was being renamed
-        path.unlink(missing_ok=True)
-        guard.check()
+    guard.finish()
     return path
 
 

@@ -153,9 +153,7 @@ def export_nwb(run, path: str | Path, *, n_trials: int = 256, dtype: str = "floa
                     done += k
                     bar.update(k)
         guard.check()  # before the rename
-    if guard.hit:  # SIGINT after the last check, while the file was being renamed
-        path.unlink(missing_ok=True)
-        guard.check()
+    guard.finish()
     return path
 
 
