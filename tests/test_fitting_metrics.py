@@ -8,6 +8,14 @@ import torch
 
 import neurobias as nb
 from neurobias import analysis as A
+from neurobias.analysis.fitting import (
+    ALPHAS,
+    choose_alpha,
+    fit_poisson_glm,
+    fit_ridge,
+    predict_linear,
+    predict_poisson,
+)
 
 
 def _tbn(values_tb):
@@ -126,3 +134,32 @@ def test_tonic_share_by_hand():
     assert s.tonic_share[0] == pytest.approx(0.75)
     assert s.magnitude[0] == pytest.approx([1.0, 0.0, 3.0])
     assert np.isnan(s.share_mean[1]).all()  # no trial of context 1
+
+
+def test_cross_validated_penalty_beats_a_small_one_on_held_out_trials():
+    # 150 regressors, 30 trials of 8 bins: a readout with a tiny penalty overfits; the penalty
+    # chosen by cross-validation over trials predicts new trials of the same process better
+    rng = np.random.default_rng(0)
+
+    def trials(n):
+        x = rng.normal(size=(n * 8, 150))
+        rate = np.exp(0.4 * x[:, :2] @ np.array([[1.0], [-1.0]]) - 0.5)
+        return x, rng.poisson(rate).astype(float), np.repeat(np.arange(n), 8)
+
+    x, y, groups = trials(30)
+    x_new, y_new, _ = trials(200)
+    for poisson in (True, False):
+        alpha = choose_alpha(x, y, groups, poisson=poisson)
+        assert alpha > ALPHAS[0]
+        fit, predict = (fit_poisson_glm, predict_poisson) if poisson else (fit_ridge,
+                                                                          predict_linear)
+
+        def err(a, fit=fit, predict=predict, poisson=poisson):
+            w, b = fit(x, y, a)
+            p = predict(x_new, w, b)
+            return (np.sum(p - y_new * np.log(np.maximum(p, 1e-12))) if poisson
+                    else np.sum((p - y_new) ** 2))
+
+        assert err(alpha) < err(ALPHAS[0])
+    # one trial: nothing to cross-validate, the middle of the grid
+    assert choose_alpha(x[:8], y[:8], groups[:8], poisson=False) == ALPHAS[len(ALPHAS) // 2]

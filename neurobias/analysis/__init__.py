@@ -16,6 +16,7 @@ from .clustering import SelectivityClustering
 from .currents import Currents, CurrentSummary, current_decomposition, tonic_share
 from .fitting import (
     bits_per_spike,
+    choose_alpha,
     fit_poisson_glm,
     fit_ridge,
     per_neuron_r2,
@@ -47,6 +48,6 @@ __all__ = ["r2_score", "task_variance", "task_variance_by_epoch", "epoch_window"
            "Lesioned", "evaluate_lesion", "lesion_clusters", "LesionResult", "PCA", "pca",
            "condition_average", "participation_ratio", "jacobian_spectrum", "per_neuron_r2",
            "pvar", "psth", "psth_r2", "bits_per_spike", "fit_ridge", "fit_poisson_glm",
-           "Currents", "CurrentSummary", "current_decomposition", "tonic_share",
+           "choose_alpha", "Currents", "CurrentSummary", "current_decomposition", "tonic_share",
            "compare_activity", "Similarity", "SimilarityError", "procrustes_distance",
            "linear_cka", "mean_cca", "rsa", "rdm", "unit_variance_correlation"]

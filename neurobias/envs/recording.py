@@ -68,7 +68,8 @@ class RecordingEnv(Env):
         heldout_neurons: an integer count, or a fraction in [0, 1), of neurons left out of the
             loss and predicted by co-smoothing.
         split_seed: seed of the choice of held-out trials and neurons.
-        cosmooth_alpha: ridge penalty of the co-smoothing readout (on z-scored rates).
+        cosmooth_alpha: L2 penalty of the co-smoothing readout (on z-scored rates); None
+            chooses it by cross-validation over the training trials (``choose_alpha``).
         recording: a ``Recording`` given in Python instead of ``path``.
     """
 
@@ -78,7 +79,7 @@ class RecordingEnv(Env):
                  inputs: tuple[str, ...] = (), loss: str = "mse", coupling: str = "units",
                  normalize: str = "max", heldout_trials: float = 0.2,
                  heldout_neurons: int | float = 0, split_seed: int = 0,
-                 cosmooth_alpha: float = 1e-3, recording: Recording | None = None):
+                 cosmooth_alpha: float | None = None, recording: Recording | None = None):
         for name, value, allowed in (("loss", loss, LOSSES), ("coupling", coupling, COUPLINGS),
                                      ("normalize", normalize, NORMALIZE)):
             if value not in allowed:
@@ -89,7 +90,8 @@ class RecordingEnv(Env):
                               "fraction in [0, 1)")
         if not (isinstance(smooth_ms, (int, float)) and smooth_ms >= 0):
             raise ConfigError(f"env.smooth_ms={smooth_ms!r} is invalid: must be a number >= 0")
-        if not (isinstance(cosmooth_alpha, (int, float)) and cosmooth_alpha >= 0):
+        if not (cosmooth_alpha is None
+                or isinstance(cosmooth_alpha, (int, float)) and cosmooth_alpha >= 0):
             raise ConfigError(f"env.cosmooth_alpha={cosmooth_alpha!r} is invalid: must be a "
                               "number >= 0")
         self.dt_ms = float(dt_ms)
@@ -103,7 +105,7 @@ class RecordingEnv(Env):
                               "rates only: use loss = \"mse\" or give spikes/counts")
         self.recording = rec
         self.loss_kind, self.coupling, self.normalize = loss, coupling, normalize
-        self.cosmooth_alpha = float(cosmooth_alpha)
+        self.cosmooth_alpha = None if cosmooth_alpha is None else float(cosmooth_alpha)
         m = rec.n_neurons
         self.n_neurons = m
         self.n_inputs = rec.n_inputs
@@ -309,15 +311,21 @@ class RecordingEnv(Env):
             W (unit, held-out neuron) and b (held-out neuron,), float64.
         """
         out = self.heldout_neurons
-        xs, ys = [], []
+        xs, ys, gs = [], [], []
         for idx, roll in self._simulate(net, self.train_trials):
             v = self._valid[:, idx]
             xs.append(roll.rates[v].double().numpy())
             ys.append(self._targets[:, idx][v][:, torch.from_numpy(out)].double().numpy())
-        x, y = np.concatenate(xs), np.concatenate(ys)
-        if self.loss_kind == "mse":
-            return F.fit_ridge(x, y, self.cosmooth_alpha)
-        return F.fit_poisson_glm(x, y, self.cosmooth_alpha)
+            gs.append(idx[None, :].expand_as(v)[v].numpy())
+        x, y, groups = np.concatenate(xs), np.concatenate(ys), np.concatenate(gs)
+        poisson = self.loss_kind == "poisson"
+        alpha = self.cosmooth_alpha
+        if alpha is None:
+            alpha = F.choose_alpha(x, y, groups, poisson=poisson)
+        self.cosmooth_alpha_used = alpha
+        if not poisson:
+            return F.fit_ridge(x, y, alpha)
+        return F.fit_poisson_glm(x, y, alpha)
 
     def _cosmooth_predict(self, rates_tbn: np.ndarray, w, b) -> np.ndarray:
         if self.loss_kind == "mse":
