@@ -417,3 +417,20 @@ def test_cli_too_few_units_exit_2_one_line(tmp_path, capsys, reader):
     assert code == 2
     assert err.count("\n") == 1 and "n_units=4 is too small" in err
     assert not (tmp_path / "run").exists()  # refused before anything is written
+
+
+def test_top_neurons_keeps_those_that_vary_in_every_condition():
+    # 5 neurons, 2 conditions: neuron 1 is flat in condition 1, neuron 3 is flat everywhere;
+    # neuron 4 varies least where it varies (0.5 x); top 3 must be 0, 2, 4 in recording order
+    rng = np.random.default_rng(0)
+    act = rng.normal(size=(12, 10, 5))
+    cond = np.repeat([0, 1], 6)
+    act[cond == 1, :, 1] = 2.0
+    act[:, :, 3] = 1.0
+    act[:, :, 4] *= 0.5
+    rec = Recording.from_arrays(act, dt_ms=20, condition=cond)
+    env = RecordingEnv(dt_ms=20, recording=rec, top_neurons=3)
+    assert env.recording.neuron_names == ("0", "2", "4") and env.n_outputs == 3
+    np.testing.assert_array_equal(env.recording.rates, act[:, :, [0, 2, 4]].astype(np.float32))
+    with pytest.raises(ConfigError, match=r"env.top_neurons=6 is invalid: .* 5 neurons"):
+        RecordingEnv(dt_ms=20, recording=rec, top_neurons=6)

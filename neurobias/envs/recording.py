@@ -68,6 +68,10 @@ class RecordingEnv(Env):
         heldout_neurons: an integer count, or a fraction in [0, 1), of neurons left out of the
             loss and predicted by co-smoothing.
         split_seed: seed of the choice of held-out trials and neurons.
+        top_neurons: keep only this many neurons (after ``neurons``): those whose activity
+            varies most in the condition where it varies least (the smallest standard
+            deviation over a condition's valid bins, on the training trials only), so that
+            every kept neuron has an R^2 in every condition; None keeps all.
         cosmooth_alpha: L2 penalty of the co-smoothing readout (on z-scored rates); None
             chooses it by cross-validation over the training trials (``choose_alpha``).
         recording: a ``Recording`` given in Python instead of ``path``.
@@ -79,7 +83,8 @@ class RecordingEnv(Env):
                  inputs: tuple[str, ...] = (), loss: str = "mse", coupling: str = "units",
                  normalize: str = "max", heldout_trials: float = 0.2,
                  heldout_neurons: int | float = 0, split_seed: int = 0,
-                 cosmooth_alpha: float | None = None, recording: Recording | None = None):
+                 cosmooth_alpha: float | None = None, top_neurons: int | None = None,
+                 recording: Recording | None = None):
         for name, value, allowed in (("loss", loss, LOSSES), ("coupling", coupling, COUPLINGS),
                                      ("normalize", normalize, NORMALIZE)):
             if value not in allowed:
@@ -103,6 +108,10 @@ class RecordingEnv(Env):
         if loss == "poisson" and rec.counts is None:
             raise ConfigError(f"env.loss='poisson' needs spike counts but {rec.source} holds "
                               "rates only: use loss = \"mse\" or give spikes/counts")
+        rng = np.random.default_rng(split_seed)
+        self.train_trials, self.test_trials = self._split_trials(rec, heldout_trials, rng)
+        if top_neurons is not None:
+            rec = _select_neurons(rec, _most_varied(rec, self.train_trials, top_neurons))
         self.recording = rec
         self.loss_kind, self.coupling, self.normalize = loss, coupling, normalize
         self.cosmooth_alpha = None if cosmooth_alpha is None else float(cosmooth_alpha)
@@ -112,8 +121,6 @@ class RecordingEnv(Env):
         self.n_outputs = m
         self.context_names = rec.condition_names
         self.output_names = rec.neuron_names
-        rng = np.random.default_rng(split_seed)
-        self.train_trials, self.test_trials = self._split_trials(rec, heldout_trials, rng)
         self.heldout_neurons = self._pick_neurons(heldout_neurons, m, rng)
         self.heldin_neurons = np.setdiff1d(np.arange(m), self.heldout_neurons)
         # time-major tensors of the whole recording
@@ -424,3 +431,19 @@ def _select_neurons(rec: Recording, neurons) -> Recording:
         rec, rates=rec.rates[..., idx],
         counts=None if rec.counts is None else rec.counts[..., idx],
         neuron_names=tuple(names[i] for i in idx))
+
+
+def _most_varied(rec: Recording, trials: np.ndarray, k) -> list[int]:
+    """The ``k`` neurons whose activity varies most in the condition where it varies least, on
+    ``trials`` (standard deviation over each condition's valid bins), in recording order."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= rec.n_neurons:
+        raise ConfigError(f"env.top_neurons={k!r} is invalid: must be an integer from 1 to the "
+                          f"recording's {rec.n_neurons} neurons")
+    valid = np.arange(rec.n_steps)[None, :] < rec.lengths[:, None]  # (trial, time)
+    sd = np.full(rec.n_neurons, np.inf)
+    for c in range(rec.n_conditions):
+        rows = trials[rec.condition[trials] == c]
+        if len(rows):
+            bins = rec.rates[rows][valid[rows]]  # (bin, neuron)
+            sd = np.minimum(sd, bins.std(0))
+    return sorted(np.argsort(-sd, kind="stable")[:k].tolist())
