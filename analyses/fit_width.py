@@ -58,9 +58,15 @@ def circuit_settings() -> dict:
     return {"tau_ms": 100.0, "dt_ms": 20.0, "gain": 1.0, "activation": "softplus"}
 
 
-def make_teacher(path: Path) -> dict:
-    """Write the teacher recording to ``path`` (.npz) and return its description."""
-    cfg = nb.CircuitConfig(n_units=M, n_inputs=N_INPUTS, n_outputs=M, n_contexts=N_COND,
+def make_teacher(path: Path, n_inputs: int = N_INPUTS) -> dict:
+    """Write the teacher recording to ``path`` (.npz) and return its description.
+
+    With ``n_inputs = 0`` the teacher has no inputs: the trials of a condition are identical
+    and differ between conditions only by the planted tonic inputs (the claim of Williams et
+    al. 2025 for finite-time dynamics); with inputs, every trial has its own input, which a
+    student sees only through its own fixed random W_in.
+    """
+    cfg = nb.CircuitConfig(n_units=M, n_inputs=n_inputs, n_outputs=M, n_contexts=N_COND,
                            mode="bias", **circuit_settings())
     teacher = nb.RateRNN(cfg, seed=TEACHER_SEED)
     g = torch.Generator().manual_seed(TEACHER_SEED + 1)
@@ -75,7 +81,7 @@ def make_teacher(path: Path) -> dict:
              condition=np.array(rec.condition_names)[rec.condition], dt_ms=np.float64(rec.dt_ms))
     r = rec.rates
     return {"file": str(path), "neurons": M, "conditions": N_COND, "steps": N_STEPS,
-            "dt_ms": rec.dt_ms, "inputs": N_INPUTS, "trials_per_condition": TRIALS_PER_CONDITION,
+            "dt_ms": rec.dt_ms, "inputs": n_inputs, "trials_per_condition": TRIALS_PER_CONDITION,
             "teacher_seed": TEACHER_SEED, "bias_std": BIAS_STD, "circuit": circuit_settings(),
             "input": "white noise smoothed by a 100 ms Gaussian, std 1 per channel",
             "rate_mean": float(r.mean()), "rate_max": float(r.max()),
@@ -186,15 +192,21 @@ def main() -> None:
     parser.add_argument("--sweep", help="sweep folder (sweeps/fit_width[_units])")
     parser.add_argument("--out", default="data/fit_width", help="table and figure folder")
     parser.add_argument("--gather-only", action="store_true")
+    parser.add_argument("--inputs", type=int, default=N_INPUTS,
+                        help="teacher input channels (3); 0: conditions differ only by their "
+                        "tonic inputs (sweeps/fit_width_in0, data/fit_width_in0)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="first student seed (to run seeds in parallel processes)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    sweep_dir = Path(args.sweep or ("sweeps/fit_width" + ("_units" if args.coupling == "units"
-                                                         else "")))
-    out = Path(args.out)
-    npz = Path("sweeps/fit_width_teacher.npz")
+    tag = "" if args.inputs == N_INPUTS else f"_in{args.inputs}"
+    sweep_dir = Path(args.sweep or ("sweeps/fit_width" + tag + ("_units" if args.coupling ==
+                                                               "units" else "")))
+    out = Path(args.out + tag if args.out == "data/fit_width" else args.out)
+    npz = Path(f"sweeps/fit_width_teacher{tag}.npz")
     if not args.gather_only:
         if not npz.exists():
-            desc = make_teacher(npz)
+            desc = make_teacher(npz, args.inputs)
             out.mkdir(parents=True, exist_ok=True)
             (out / "teacher.json").write_text(json.dumps(desc, indent=2) + "\n")
         ratios = [int(x) for x in args.ratios.split(",")]
@@ -205,7 +217,7 @@ def main() -> None:
         # one sweep (over the modes) per width and seed, widths outer: every seed of the
         # small widths finishes before the slow wide runs start
         for ratio in ratios:
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 folder = sweep_dir / f"n{ratio * M}" / f"seed{seed}"
                 base = spec(npz, args.coupling, args.steps)
                 base["seed"] = seed
@@ -217,7 +229,9 @@ def main() -> None:
                 for name, err in result.errors.items():
                     print(f"failed: {name}: {err}", flush=True)
     rows = []
-    for manifest in sorted(Path("sweeps").glob("fit_width*/n*/seed*/manifest.json")):
+    roots = [p for p in Path("sweeps").glob(f"fit_width{tag}*")
+             if p.is_dir() and (tag or not p.name.startswith("fit_width_in"))]
+    for manifest in sorted(m for r in roots for m in r.glob("n*/seed*/manifest.json")):
         rows += gather(manifest.parent)
     if not rows:
         print("no finished run yet")
