@@ -41,8 +41,8 @@ CASES = {"readout": ("bias+readout", 4), "bias": ("bias", 16)}
 SHARED = {"tau_ms": 100.0, "dt_ms": 20.0, "gain": 1.0, "activation": "softplus"}
 
 
-def teacher_data(seed: int = 1000):
-    cfg = nb.CircuitConfig(n_units=M, n_inputs=N_INPUTS, n_outputs=M, n_contexts=N_COND,
+def teacher_data(seed: int = 1000, n_inputs: int = N_INPUTS):
+    cfg = nb.CircuitConfig(n_units=M, n_inputs=n_inputs, n_outputs=M, n_contexts=N_COND,
                            mode="bias", **SHARED)
     teacher = nb.RateRNN(cfg, seed=seed)
     g = torch.Generator().manual_seed(seed + 1)
@@ -63,12 +63,12 @@ def cpu_name() -> str:
 
 
 def run_case(case: str, *, target: float, every: int, max_minutes: float, lr: float,
-             batch_size: int, seed: int) -> dict:
+             batch_size: int, seed: int, n_inputs: int = N_INPUTS) -> dict:
     mode, ratio = CASES[case]
-    data = teacher_data()
+    data = teacher_data(n_inputs=n_inputs)
     env = RecordingEnv(dt_ms=20.0, recording=data.recording, coupling="readout",
                        normalize="std", heldout_trials=0.2, split_seed=0)
-    cfg = nb.CircuitConfig(n_units=ratio * M, n_inputs=N_INPUTS, n_outputs=M,
+    cfg = nb.CircuitConfig(n_units=ratio * M, n_inputs=n_inputs, n_outputs=M,
                            n_contexts=N_COND, mode=mode, readout_scale=1.0, **SHARED)
     net = nb.RateRNN(cfg, seed=seed)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -99,7 +99,8 @@ def run_case(case: str, *, target: float, every: int, max_minutes: float, lr: fl
             break
         if elapsed >= 60 * max_minutes:
             break
-    return {"mode": mode, "n_units": ratio * M, "n_over_m": ratio, "neurons": M,
+    return {"mode": mode, "teacher_inputs": n_inputs, "n_units": ratio * M, "n_over_m": ratio,
+            "neurons": M,
             "conditions": N_COND, "time_steps": N_STEPS, "trials": N_COND * TRIALS,
             "heldout_trials": int(len(env.test_trials)), "target_r2": target,
             "reached": reached, "seconds": round(time.perf_counter() - t0, 1),
@@ -120,13 +121,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0, help="student seed (teacher: 1000)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--inputs", type=int, default=N_INPUTS,
+                        help="teacher input channels (3); 0: conditions differ only by tonic input")
     parser.add_argument("--json", help="update this JSON file with the case's result")
     parser.add_argument("--key", help="entry of the JSON file to write (default: the case)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     result = run_case(args.case, target=args.target, every=args.every,
                       max_minutes=args.max_minutes, lr=args.lr, batch_size=args.batch_size,
-                      seed=args.seed)
+                      seed=args.seed, n_inputs=args.inputs)
     print(json.dumps({k: v for k, v in result.items() if k != "trace"}, indent=2))
     if args.json:
         path = Path(args.json)
