@@ -317,6 +317,17 @@ class RecordingEnv(Env):
         Returns:
             W (unit, held-out neuron) and b (held-out neuron,), float64.
         """
+        # the readout depends only on the circuit's state: fitted once per state, not again
+        # for each export chunk or for analyze's predictions and evaluation of the same circuit
+        # (a parameter's _version counts its in-place changes: optimiser steps, loading)
+        key = (id(net), tuple((id(p), p._version) for p in net.parameters()))
+        if getattr(self, "_readout_cache", (None,))[0] == key:
+            return self._readout_cache[1]
+        readout = self._fit_cosmoothing_readout(net)
+        self._readout_cache = (key, readout)
+        return readout
+
+    def _fit_cosmoothing_readout(self, net) -> tuple[np.ndarray, np.ndarray]:
         out = self.heldout_neurons
         xs, ys, gs = [], [], []
         for idx, roll in self._simulate(net, self.train_trials):
