@@ -220,6 +220,10 @@ class RateRNN(nn.Module):
                 self.register_buffer(name, value.contiguous())
         # Sigmoid steepness of the masks; fit() anneals it. Evaluation uses a hard step.
         self.register_buffer("mask_beta", torch.tensor(1.0))
+        # Mask gradient while training (fit() sets it from train.mask_estimator): True, the
+        # forward pass uses the hard 0/1 mask and the gradient is that of sigmoid(beta * s)
+        # (straight-through estimator, Bengio, Leonard & Courville 2013); False, the soft mask.
+        self.mask_straight_through = False
         self._phi = _phi(c.activation)
 
     # ------------------------------------------------------------------ properties
@@ -244,14 +248,20 @@ class RateRNN(nn.Module):
     def unit_mask(self, context: torch.Tensor) -> torch.Tensor | None:
         """Per-trial unit masks (trial, unit) in mask mode, else None.
 
-        Soft ``sigmoid(beta * s)`` while training, hard ``s > 0`` in eval mode.
+        Hard ``s > 0`` in eval mode. While training, soft ``sigmoid(beta * s)``, or with
+        ``mask_straight_through`` the hard mask in the forward pass and the soft mask's
+        gradient in the backward pass (training then runs the circuit evaluation runs).
         """
         if self.config.mode != "mask":
             return None
         scores = self.mask_logits[context]
-        if self.training:
-            return torch.sigmoid(self.mask_beta * scores)
-        return (scores > 0).to(scores.dtype)
+        hard = (scores > 0).to(scores.dtype)
+        if not self.training:
+            return hard
+        soft = torch.sigmoid(self.mask_beta * scores)
+        if self.mask_straight_through:
+            return hard + (soft - soft.detach())
+        return soft
 
     def phi(self, x: torch.Tensor) -> torch.Tensor:
         """The activation function applied elementwise."""

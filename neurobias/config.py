@@ -36,6 +36,7 @@ ACTIVATIONS = ("relu", "softplus", "tanh", "sigmoid", "linear")
 WEIGHTS = ("gaussian", "uniform", "sparse", "dale")
 MODES = ("bias", "bias+readout", "full", "mask")
 SCHEDULES = ("constant", "cosine", "exponential")
+MASK_ESTIMATORS = ("straight_through", "sigmoid")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -79,9 +80,10 @@ class CircuitConfig:
     noise_rec: float = 0.0  # recurrent noise sigma (Yang et al. 2019 scaling sqrt(2/alpha))
     noise_in: float = 0.0  # input noise sigma (same scaling)
     learn_x0: bool = False  # learn the initial state x(0) as well
-    # initial mask score (mask mode): > 0, every unit starts on (hard step at evaluation;
-    # sigmoid(mask_beta_start * 1) = 0.73 while training); 0 would sit at the step's edge
-    mask_init: float = 1.0
+    # initial mask score (mask mode): > 0, every unit starts on. Small, so that a unit the
+    # gradient turns off flips within a few Adam steps (about lr per step); at 1.0 a
+    # multitask circuit at gain 2 stayed all on, and exploding, for hundreds of steps
+    mask_init: float = 0.05
 
     def __post_init__(self) -> None:
         for name in ("n_units", "n_inputs", "n_outputs", "n_contexts"):
@@ -134,6 +136,9 @@ class TrainConfig:
     checkpoint_every: int = 100  # write RUN_DIR/checkpoint.pt every k steps (0: only at the end)
     mask_beta_start: float = 1.0  # sigmoid steepness of the masks at step 0 (mask mode)
     mask_beta_end: float = 50.0  # steepness at the last step (geometric annealing)
+    # mask mode: "straight_through" trains the hard 0/1 masks evaluation uses, with the
+    # gradient of sigmoid(beta * s); "sigmoid" trains the soft masks sigmoid(beta * s)
+    mask_estimator: str = "straight_through"
     device: str = "auto"  # auto | cpu | cuda
     seed: int | None = None  # trial and noise streams; None: the run seed
 
@@ -154,6 +159,7 @@ class TrainConfig:
             _check(_is_number(value) and value >= 0, f"train.{name}", value,
                    "must be a number >= 0")
         _check_choice("train.lr_schedule", self.lr_schedule, SCHEDULES)
+        _check_choice("train.mask_estimator", self.mask_estimator, MASK_ESTIMATORS)
         _check_choice("train.device", self.device, DEVICES)
         _check(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
                "train.seed", self.seed, "must be an integer >= 0")

@@ -239,6 +239,7 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     pending: list[torch.Tensor] = []
     stopped = None
     net.train()
+    net.mask_straight_through = cfg.mask_estimator == "straight_through"
     step = start
     try:
         for step in range(start + 1, cfg.steps + 1):

@@ -17,12 +17,12 @@ def net(**kw):
 
 def test_every_unit_starts_on_clear_of_the_step():
     n = net()
-    assert (n.mask_logits > 0.5).all()  # default scores clearly positive, not at the edge 0
+    assert torch.equal(n.mask_logits, torch.full((1, 20), 0.05))  # positive: on
     n.eval()
     assert torch.equal(n.unit_mask(torch.tensor([0])), torch.ones(1, 20))  # hard: all on
-    n.train()  # soft masks at the starting steepness (1): sigmoid(1) = 0.731
-    assert torch.allclose(n.unit_mask(torch.tensor([0])), torch.full((1, 20), 0.7311),
-                          atol=1e-4)
+    n.train()  # soft masks at the starting steepness (1): sigmoid(0.05) = 0.51250
+    assert torch.allclose(n.unit_mask(torch.tensor([0])), torch.full((1, 20), 0.51250),
+                          atol=1e-5)
     # and the evaluated circuit before training equals the circuit without masks
     plain = nb.RateRNN(nb.CircuitConfig(n_units=20, n_inputs=1, n_outputs=1), seed=0).eval()
     n.eval()
@@ -30,6 +30,43 @@ def test_every_unit_starts_on_clear_of_the_step():
     ctx = torch.zeros(3, dtype=torch.long)
     with torch.no_grad():
         torch.testing.assert_close(n(u, ctx).rates, plain(u, ctx).rates)
+
+
+def test_straight_through_trains_the_evaluated_circuit_with_the_sigmoid_gradient():
+    n = net()
+    with torch.no_grad():
+        n.mask_logits.copy_(torch.linspace(-1, 1, 20)[None])
+        n.mask_beta.fill_(2.0)
+    n.mask_straight_through = True
+    n.train()
+    m = n.unit_mask(torch.tensor([0]))
+    assert torch.equal(m.detach(), (torch.linspace(-1, 1, 20) > 0).float()[None])  # hard
+    m.sum().backward()
+    # d sigmoid(beta s) / ds = beta * sig * (1 - sig), at beta = 2
+    sig = 1 / (1 + torch.exp(-2 * torch.linspace(-1, 1, 20)))
+    torch.testing.assert_close(n.mask_logits.grad[0], 2 * sig * (1 - sig))
+    # the training-mode circuit is the evaluation-mode circuit (no noise here)
+    u = torch.randn(10, 3, 1)
+    ctx = torch.zeros(3, dtype=torch.long)
+    with torch.no_grad():
+        trained = n(u, ctx).rates
+        n.eval()
+        torch.testing.assert_close(trained, n(u, ctx).rates)
+
+
+def test_fit_uses_the_estimator_it_is_given(tmp_path):
+    for estimator, expected in (("straight_through", True), ("sigmoid", False)):
+        cfg = nb.config.config_from_dict({
+            "name": "m", "seed": 0, "env": {"kind": "sine", "period_ms": 400,
+                                            "duration_ms": 400},
+            "circuit": {"n_units": 8, "mode": "mask"},
+            "train": {"steps": 1, "batch_size": 2, "eval_every": 0,
+                      "mask_estimator": estimator}})
+        run = nb.train_run(cfg, tmp_path / estimator, progress=False)
+        assert run.net.mask_straight_through is expected
+    with pytest.raises(nb.config.ConfigError, match="mask_estimator"):
+        nb.config.config_from_dict({"name": "m", "env": {"kind": "sine"},
+                                    "train": {"mask_estimator": "gumbel"}})
 
 
 def test_saturation_known_answer():
@@ -50,7 +87,7 @@ def test_saturation_known_answer():
 def test_fit_reports_saturation_in_the_final_metrics(tmp_path):
     cfg = nb.config.config_from_dict({
         "name": "m", "seed": 0, "env": {"kind": "sine", "period_ms": 400, "duration_ms": 400},
-        "circuit": {"n_units": 20, "mode": "mask"},
+        "circuit": {"n_units": 20, "mode": "mask", "mask_init": 1.0},
         "train": {"steps": 10, "batch_size": 2, "eval_every": 0, "mask_beta_end": 50.0}})
     run = nb.train_run(cfg, tmp_path / "run", progress=False)
     assert float(run.net.mask_beta) == pytest.approx(50.0)
