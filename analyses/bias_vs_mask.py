@@ -36,6 +36,9 @@ from neurobias.compare import compare
 from neurobias.io import export, load
 
 MODES = ("bias", "mask", "full")
+# mask runs trained with the soft relaxation (train.mask_estimator = "sigmoid", the only
+# estimator before straight-through became the default) are reported as their own row
+SIGMOID = "mask (sigmoid)"
 
 
 def gather(sweeps: list[str]) -> dict[tuple[str, int], Path]:
@@ -46,7 +49,10 @@ def gather(sweeps: list[str]) -> dict[tuple[str, int], Path]:
             if not (run_dir / "summary.json").exists():
                 continue
             cfg = json.loads((run_dir / "config.json").read_text())
-            key = (cfg["circuit"]["mode"], int(cfg["seed"]))
+            mode = cfg["circuit"]["mode"]
+            if mode == "mask" and cfg["train"].get("mask_estimator", "sigmoid") == "sigmoid":
+                mode = SIGMOID
+            key = (mode, int(cfg["seed"]))
             if key in runs:
                 raise SystemExit(f"two finished runs of mode {key[0]} and seed {key[1]}: "
                                  f"{runs[key]} and {run_dir}")
@@ -62,12 +68,12 @@ def units_used(run_dir: Path, n_trials: int) -> int:
     return int((np.abs(rates).max(axis=(0, 1)) > 1e-6).sum())
 
 
-def spread(values: list[float]) -> str:
+def spread(values: list[float], digits: int = 3) -> str:
     values = [v for v in values if v == v]
     if not values:
         return "n/a"
     sd = statistics.stdev(values) if len(values) > 1 else float("nan")
-    return f"{statistics.mean(values):.3f} ± {sd:.3f} (n={len(values)})"
+    return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f} (n={len(values)})"
 
 
 def main() -> None:
@@ -80,7 +86,8 @@ def main() -> None:
     seeds = sorted({s for _, s in runs})
     rows = []
     per_mode = {}
-    for mode in MODES:
+    tasks: dict[str, dict[str, list[float]]] = {}
+    for mode in (*MODES, SIGMOID):
         acc, used, sat = [], [], []
         for seed in seeds:
             if (mode, seed) not in runs:
@@ -88,6 +95,10 @@ def main() -> None:
             run_dir = runs[(mode, seed)]
             summary = json.loads((run_dir / "summary.json").read_text())
             acc.append(float(summary["accuracy_mean"]))
+            for key, value in summary.items():
+                if key.startswith("accuracy/"):
+                    tasks.setdefault(key.split("/", 1)[1], {}).setdefault(mode, []).append(
+                        float(value))
             used.append(units_used(run_dir, args.trials))
             sat.append(float(summary.get("mask_saturated", float("nan"))))
             rows.append({"kind": "run", "what": mode, "seed": seed, "accuracy": acc[-1],
@@ -111,8 +122,13 @@ def main() -> None:
             pairs[(a, b)] = (r, proc, cka)
     lines = ["| mode | accuracy | units used | masks saturated |", "|---|---|---|---|"]
     for mode, (acc, used, sat) in per_mode.items():
-        lines.append(f"| {mode} | {spread(acc)} | {spread(used)} | "
-                     f"{spread(sat) if mode == 'mask' else '-'} |")
+        lines.append(f"| {mode} | {spread(acc)} | {spread(used, 1)} | "
+                     f"{spread(sat) if mode.startswith('mask') else '-'} |")
+    modes = list(per_mode)
+    lines += ["", "| task | " + " | ".join(modes) + " |", "|---" * (len(modes) + 1) + "|"]
+    for task, by_mode in sorted(tasks.items()):
+        lines.append(f"| {task} | " + " | ".join(spread(by_mode.get(m, [])) for m in modes)
+                     + " |")
     lines += ["", "| pair | r of unit variances | Procrustes distance (rad) | linear CKA |",
               "|---|---|---|---|"]
     for (a, b), (r, proc, cka) in pairs.items():
