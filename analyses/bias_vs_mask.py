@@ -76,6 +76,31 @@ def spread(values: list[float], digits: int = 3) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {sd:.{digits}f} (n={len(values)})"
 
 
+def figure(tasks: dict[str, dict[str, list[float]]], modes: list[str], path: Path) -> None:
+    """Per-task accuracy of each mode: bars at the mean over seeds, each seed a dot."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(tasks)
+    width = 0.8 / max(len(modes), 1)
+    fig, ax = plt.subplots(figsize=(10, 4), constrained_layout=True)
+    for i, mode in enumerate(modes):
+        xs = np.arange(len(names)) + (i - (len(modes) - 1) / 2) * width
+        values = [tasks[t].get(mode, []) for t in names]
+        ax.bar(xs, [np.mean(v) if v else np.nan for v in values], width, label=mode,
+               color=f"C{i}", alpha=0.7)
+        for x, v in zip(xs, values, strict=True):
+            ax.plot([x] * len(v), v, "k.", markersize=3)
+    ax.set_xticks(np.arange(len(names)), names, rotation=30, ha="right")
+    ax.set_ylabel("strict accuracy (held-out trials)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Bias, mask and full learning on the same circuits (bars: mean; dots: seeds)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="bias vs mask vs full learning: the table")
     parser.add_argument("sweeps", nargs="+", help="sweep folders")
@@ -136,6 +161,7 @@ def main() -> None:
     table = "\n".join(lines)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    figure(tasks, list(per_mode), out / "accuracy.png")
     (out / "table.md").write_text(table + "\n")
     keys = sorted({k for row in rows for k in row})
     with open(out / "table.csv", "w", newline="") as f:
