@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import __version__
 from .config import ConfigError, load_config
 from .io import RecordingError, RunFileError
 from .train import CheckpointError
@@ -30,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="neurobias", description="Rate circuits that learn their tonic inputs.")
+    p.add_argument("--version", action="version", version=f"neurobias {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train the experiment a TOML spec describes")

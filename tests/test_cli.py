@@ -203,3 +203,13 @@ def test_ctrl_c_during_train_keeps_the_checkpoint_and_says_so(tmp_path):
         "with --resume")
     assert "Traceback" not in err
     assert load_checkpoint(out / CHECKPOINT)["step"] % 20 == 0
+
+
+def test_version_names_the_package_version(capsys):
+    import re
+
+    from neurobias.cli import main
+    init_py = (Path(__file__).parents[1] / "neurobias" / "__init__.py").read_text()
+    expected = re.search(r'__version__ = "([^"]+)"', init_py).group(1)
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"neurobias {expected}"
