@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.add_argument("--force", action="store_true", help="start over if --out holds a run")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override train.device")
+    t.add_argument("--threads", type=int, help="torch threads (default: torch's, the cores); "
+                   "fewer run faster on a busy machine")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help=PROGRESS_HELP)
 
@@ -106,8 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting of every run")
     s.add_argument("--executor", choices=["local", "slurm"], default="local")
-    s.add_argument("--jobs", type=int, help="local: runs at once (default: cores); "
-                   "slurm: array parallelism")
+    s.add_argument("--jobs", type=int, help="local: runs at once (default: cores / "
+                   "threads); slurm: array parallelism")
+    s.add_argument("--threads", type=int, help="torch threads per run (local default: cores "
+                   "/ jobs; jobs x threads may not exceed the cores; slurm default: "
+                   "--slurm-cpus)")
     s.add_argument("--slurm-partition", help="SLURM partition")
     s.add_argument("--slurm-time", default="60", help="time limit per run: minutes or "
                    "[D-]HH:MM:SS (60)")
@@ -149,6 +154,12 @@ def _train(args) -> int:
 
     _check_folder(args.out, "--out")
     config = load_config(args.config, args.overrides)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads={args.threads} is invalid: must be an integer >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.device is not None:
         _check_device(args.device, "--device")
     else:
@@ -305,7 +316,8 @@ def _sweep(args) -> int:
              "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem_gb,
              "setup": args.slurm_setup}
     result = sweep(spec, grid, args.out, seeds=args.seeds, executor=args.executor,
-                   jobs=args.jobs, slurm=slurm, progress=args.progress)
+                   jobs=args.jobs, threads=args.threads, slurm=slurm,
+                   progress=args.progress)
     states = list(result.runs.values())
     counts = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states)))
     print(f"{len(states)} runs in {result.path}: {counts} "

@@ -84,6 +84,44 @@ def _hash(data: Any) -> str:
 # ------------------------------------------------------------------------------------ jobs
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask: a SLURM or cgroup allocation)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def plan_local(n_runs: int, jobs: int | None, threads: int | None,
+               cores: int) -> tuple[int, int]:
+    """Runs at once and torch threads per run for a local sweep, never more than ``cores``.
+
+    Args:
+        n_runs: runs left to do.
+        jobs: runs at once asked for (None: as many as the cores allow).
+        threads: torch threads per run asked for (None: the cores divided among the jobs).
+        cores: cores available (``available_cores()``).
+
+    Returns:
+        (jobs, threads) with jobs * threads <= cores (jobs also <= n_runs, at least 1).
+
+    Raises:
+        ConfigError: jobs * threads asked for exceed the cores.
+    """
+    if jobs is not None and threads is not None and jobs * threads > cores:
+        raise ConfigError(f"--jobs {jobs} x --threads {threads} = {jobs * threads} threads "
+                          f"on {cores} cores would oversubscribe them: make jobs x threads "
+                          f"<= {cores}")
+    if threads is not None and threads > cores:
+        raise ConfigError(f"--threads={threads} is more than the {cores} cores available")
+    if jobs is None:
+        jobs = max(1, cores // (threads or 1))
+    jobs = max(1, min(jobs, n_runs))
+    if threads is None:
+        threads = max(1, cores // jobs)
+    return jobs, threads
+
+
 def run_point(config: dict[str, Any], run_dir: str, threads: int) -> dict[str, Any]:
     """Train one grid point (the function each submitted job runs); returns its summary."""
     import torch
@@ -207,8 +245,8 @@ class SweepResult:
 
 def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Path, *,
           seeds: int = 1, executor: str = "local", jobs: int | None = None,
-          slurm: Mapping[str, Any] | None = None, progress: bool | None = None,
-          poll_s: float = 0.5) -> SweepResult:
+          threads: int | None = None, slurm: Mapping[str, Any] | None = None,
+          progress: bool | None = None, poll_s: float = 0.5) -> SweepResult:
     """Train every grid point for every seed; skip runs that already finished.
 
     Args:
@@ -217,8 +255,11 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
         out: the sweep folder.
         seeds: seeds per grid point: spec seed, spec seed + 1, ...
         executor: "local" (processes here, waits for them) or "slurm" (submits and returns).
-        jobs: local: runs at once (default: the number of cores; torch threads are divided
-            among them); slurm: the array's parallelism.
+        jobs: local: runs at once (default: as many as the cores allow at ``threads`` each);
+            slurm: the array's parallelism.
+        threads: torch threads per run (local default: the cores divided among the jobs;
+            slurm default: ``slurm["cpus"]``). Locally, jobs x threads may not exceed the
+            cores (``available_cores()``).
         slurm: keyword arguments of ``slurm_executor`` (partition, time_min, gpus, cpus, mem_gb).
         progress: report the runs finished on stderr (``neurobias.progress``): a bar on a
             terminal or in Jupyter, else a plain line every 5% of the runs; False: nothing;
@@ -234,6 +275,10 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
         raise ConfigError(f"--seeds={seeds!r} is invalid: must be an integer >= 1")
     if jobs is not None and not (isinstance(jobs, int) and jobs >= 1):
         raise ConfigError(f"--jobs={jobs!r} is invalid: must be an integer >= 1")
+    if threads is not None and not (isinstance(threads, int) and threads >= 1):
+        raise ConfigError(f"--threads={threads!r} is invalid: must be an integer >= 1")
+    if executor == "local":  # before anything is written
+        plan_local(1, jobs, threads, available_cores())
     if not grid:
         raise ConfigError("a sweep needs at least one --grid KEY=V1,V2,...")
     for key in grid:
@@ -286,9 +331,9 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
             todo.append((item, run_dir))
     write_json_atomic(manifest, manifest_path)
     if executor == "local":
-        _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s)
+        _run_local(todo, manifest, manifest_path, result, jobs, threads, progress, poll_s)
     else:
-        _submit_slurm(todo, manifest, manifest_path, result, jobs, dict(slurm or {}))
+        _submit_slurm(todo, manifest, manifest_path, result, jobs, threads, dict(slurm or {}))
     result.runs = {name: e.get("state", "pending") for name, e in manifest["runs"].items()}
     return result
 
@@ -336,12 +381,11 @@ def _stderr_into(path: Path):
         os.close(saved)
 
 
-def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) -> None:
+def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
+               poll_s) -> None:
     from submitit import LocalExecutor
 
-    n_cores = os.cpu_count() or 1
-    jobs = jobs or n_cores
-    threads = max(1, n_cores // max(1, min(jobs, len(todo))))
+    jobs, threads = plan_local(len(todo), jobs, threads, available_cores())
     ex = LocalExecutor(folder=manifest_path.parent / "submitit")
     controller_log = manifest_path.parent / "submitit" / "controllers.log"
     controller_log.parent.mkdir(parents=True, exist_ok=True)
@@ -357,7 +401,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
                 with _stderr_into(controller_log):
                     job = ex.submit(run_point, item["config"], str(run_dir), threads)
                 entry = manifest["runs"][item["name"]]
-                entry.update({"job_id": job.job_id, "state": "submitted"})
+                entry.update({"job_id": job.job_id, "state": "submitted", "threads": threads})
                 entry.pop("error", None)
                 result.submitted.append(item["name"])
                 active.append((item, job))
@@ -392,16 +436,17 @@ def _run_local(todo, manifest, manifest_path, result, jobs, progress, poll_s) ->
         bar.close()
 
 
-def _submit_slurm(todo, manifest, manifest_path, result, jobs, slurm) -> None:
+def _submit_slurm(todo, manifest, manifest_path, result, jobs, threads, slurm) -> None:
     if not todo:
         return
     ex = slurm_executor(manifest_path.parent / "submitit", jobs=jobs, **slurm)
-    threads = int(slurm.get("cpus") or 1)
+    threads = threads or int(slurm.get("cpus") or 1)
     with ex.batch():
         pending = [(item, ex.submit(run_point, item["config"], str(run_dir), threads))
                    for item, run_dir in todo]
     for item, job in pending:
-        manifest["runs"][item["name"]].update({"job_id": job.job_id, "state": "submitted"})
+        manifest["runs"][item["name"]].update({"job_id": job.job_id, "state": "submitted",
+                                               "threads": threads})
         result.submitted.append(item["name"])
     write_json_atomic(manifest, manifest_path)
 

@@ -177,3 +177,58 @@ def test_ctrl_c_stops_a_local_sweep_in_its_own_words(tmp_path):
     assert "Traceback" not in rest
     manifest = json.loads((out / "manifest.json").read_text())
     assert not any(e.get("state") == "finished" for e in manifest["runs"].values())
+
+
+@pytest.mark.parametrize("n_runs,jobs,threads,cores,expected", [
+    (6, None, None, 2, (2, 1)),    # default: one run per core, one thread each
+    (6, 1, None, 2, (1, 2)),       # one run at a time gets every core
+    (6, None, 1, 16, (6, 1)),      # one thread each: as many runs as there are runs left
+    (6, None, 2, 2, (1, 2)),       # two threads each on two cores: one run at a time
+    (6, None, 4, 16, (4, 4)),
+    (1, None, None, 16, (1, 16)),  # a lone run gets every core
+    (6, 1, 1, 2, (1, 1)),          # asked for: kept
+])
+def test_local_plan_never_oversubscribes(n_runs, jobs, threads, cores, expected):
+    from neurobias.sweep import plan_local
+    got = plan_local(n_runs, jobs, threads, cores)
+    assert got == expected
+    if jobs is None:
+        assert got[0] * got[1] <= cores
+
+
+@pytest.mark.parametrize("jobs,threads,match", [(2, 2, "oversubscribe"),
+                                                (None, 3, "more than the 2 cores")])
+def test_oversubscribing_jobs_and_threads_are_refused(tmp_path, jobs, threads, match):
+    from neurobias.sweep import plan_local
+    with pytest.raises(nb.ConfigError, match=match):
+        plan_local(6, jobs, threads, 2)
+
+
+def test_threads_reach_the_runs_and_the_cli_refuses_bad_ones(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from neurobias.sweep import run_point
+    result = sweep(spec(), {"circuit.n_units": [16]}, tmp_path / "s", seeds=2, jobs=1,
+                   threads=1, progress=False)
+    assert set(result.runs.values()) == {"finished"}
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert [e["threads"] for e in manifest["runs"].values()] == [1, 1]
+    before = torch.get_num_threads()
+    try:  # a run sets the threads it is given in its own process
+        cfg = config_from_dict(apply_overrides(spec(), ["circuit.n_units=16"]))
+        torch.set_num_threads(2)
+        run_point(json.loads(json.dumps(cfg.to_dict())), str(tmp_path / "one"), 1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.setattr(sys.modules["neurobias.sweep"], "available_cores", lambda: 2)
+    capsys.readouterr()
+    for argv in (["--jobs", "2", "--threads", "2"], ["--threads", "0"]):
+        code = main(["sweep", str(SINE), "--grid", "circuit.n_units=16", "--out",
+                     str(tmp_path / "bad"), "--no-progress", *argv])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and "--threads" in err
+        assert not (tmp_path / "bad").exists()
+    code = main(["train", str(SINE), "--out", str(tmp_path / "t"), "--threads", "0"])
+    assert code == 2 and "--threads" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
