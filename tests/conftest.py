@@ -22,3 +22,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(THREADS)
+
+
+def restore_sigint() -> None:
+    """``preexec_fn`` for a child a test interrupts with SIGINT: a shell that starts the suite
+    in the background (``make test &`` in a script) leaves SIGINT ignored for its children, and
+    Python keeps an ignored SIGINT ignored; this gives the child the default disposition back,
+    so that Python's own Ctrl-C handling is what the test exercises."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import restore_sigint
 
 from neurobias.cli import main
 from neurobias.train import CHECKPOINT, load_checkpoint
@@ -169,6 +170,7 @@ def test_ctrl_c_during_analyze_says_nothing_was_written(tmp_path):
     cmd = [sys.executable, "-m", "neurobias.cli", "analyze", str(run_dir), "--trials", "16",
            "--starts", "4", "--shuffles", "10000000", "--no-lesions", "--progress"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=restore_sigint,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     for line in proc.stderr:  # the null is the stage after clustering
         if "clusters done" in line:
@@ -191,6 +193,7 @@ def test_ctrl_c_during_train_keeps_the_checkpoint_and_says_so(tmp_path):
            "--progress"] + sets(["circuit.n_units=16", "train.steps=1000000",
                                  "train.eval_every=0", "train.checkpoint_every=20"])
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=restore_sigint,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.time() + 120
     while time.time() < deadline and not (out / CHECKPOINT).exists():

@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import restore_sigint
 
 import neurobias as nb
 from neurobias.cli import main
@@ -211,7 +212,8 @@ def _interrupt_export(run_dir, out):
     chunk, and return (exit code, stderr)."""
     cmd = _export_cmd(run_dir, out, 20000)
     cmd[cmd.index("--no-progress")] = "--progress"
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=restore_sigint)
     for line in proc.stderr:
         if line.startswith("export: ") and not line.startswith("export: 0/"):
             break

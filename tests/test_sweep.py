@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import restore_sigint
 
 import neurobias as nb
 from neurobias.cli import main
@@ -159,6 +160,7 @@ def test_ctrl_c_stops_a_local_sweep_in_its_own_words(tmp_path):
     for item in FAST[:-1] + ["train.steps=100000", "env.duration_ms=400.0"]:
         cmd += ["--set", item]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=restore_sigint,
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
     try:
         assert proc.stderr.readline().startswith("sweep: 0/4 runs (0%)")
