@@ -165,18 +165,54 @@ class TrainConfig:
                "train.seed", self.seed, "must be an integer >= 0")
 
 
+def env_class(kind: str) -> type:
+    """The env class a spec's ``env.kind`` names.
+
+    Args:
+        kind: a built-in name (``neurobias.envs.ENVS``) or an import path
+            ``"package.module:ClassName"`` of a ``neurobias.envs.Env`` subclass.
+
+    Raises:
+        ConfigError: the name is unknown, the module does not import, it has no such class,
+            or the class is not an Env subclass.
+    """
+    from .envs import ENVS, Env
+
+    if not isinstance(kind, str) or ":" not in kind:
+        _check_choice("env.kind", kind, tuple(sorted(ENVS)) + ("package.module:EnvClass",))
+        return ENVS[kind]
+    module_name, _, class_name = kind.partition(":")
+    if not module_name or not class_name:
+        raise ConfigError(f"env.kind={kind!r} is invalid: an import path is "
+                          "'package.module:EnvClass'")
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # noqa: BLE001 - any failure of the user's module is reported
+        raise ConfigError(f"env.kind={kind!r}: module {module_name!r} does not import "
+                          f"({type(err).__name__}: {err}); is it installed or on PYTHONPATH?"
+                          ) from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ConfigError(f"env.kind={kind!r}: module {module_name!r} has no {class_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Env)):
+        raise ConfigError(f"env.kind={kind!r}: {class_name!r} is not a subclass of "
+                          "neurobias.envs.Env")
+    return cls
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     """Which env to train in (``kind``) and its keyword arguments (``params``)."""
 
-    kind: str = "sine"  # a name from neurobias.envs.ENVS
+    # a name from neurobias.envs.ENVS, or an import path "package.module:EnvClass" naming an
+    # Env subclass of one's own (importable: installed, or on PYTHONPATH)
+    kind: str = "sine"
     params: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments of that env
 
     def __post_init__(self) -> None:
-        from .envs import ENVS
-
-        _check_choice("env.kind", self.kind, tuple(sorted(ENVS)))
-        allowed = _env_parameters(ENVS[self.kind])
+        allowed = _env_parameters(env_class(self.kind))
         params = {}
         for key, value in self.params.items():
             if key not in allowed:
@@ -187,9 +223,7 @@ class EnvConfig:
 
     def build(self, dt_ms: float):
         """Instantiate the env with the circuit's time step."""
-        from .envs import ENVS
-
-        cls = ENVS[self.kind]
+        cls = env_class(self.kind)
         try:
             return cls(dt_ms=dt_ms, **self.params)
         except ValueError as err:

@@ -110,8 +110,17 @@ class Env:
 
     @torch.no_grad()
     def evaluate(self, net, generator: torch.Generator) -> dict[str, float]:
-        """Noise-free scores of ``net`` on the eval batch: a dict of named floats."""
-        raise NotImplementedError
+        """Noise-free scores of ``net`` on the eval batch: a dict of named floats.
+
+        Default: ``r2`` (coefficient of determination of the outputs over the scored steps)
+        and ``mse`` (this env's ``loss``); envs with discrete answers override it.
+        """
+        from ..analysis.metrics import r2_score
+
+        batch = self.eval_batch(generator).to(net.W_rec.device)
+        out = net(batch.inputs, batch.context).outputs
+        return {"r2": r2_score(out, batch.targets, batch.mask),
+                "mse": float(self.loss(out, batch))}
 
     def describe(self) -> str:
         return type(self).__name__

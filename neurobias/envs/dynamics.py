@@ -53,13 +53,6 @@ class _Autonomous(Env):
     def eval_batch(self, generator: torch.Generator) -> TrialBatch:
         return self.sample(1, generator)
 
-    @torch.no_grad()
-    def evaluate(self, net, generator: torch.Generator) -> dict[str, float]:
-        batch = self.eval_batch(generator).to(net.W_rec.device)
-        out = net(batch.inputs, batch.context).outputs
-        return {"r2": r2_score(out, batch.targets, batch.mask),
-                "mse": float(self.loss(out, batch))}
-
 
 class SineGenerator(_Autonomous):
     """Generate sin(2 pi t / period) (and optionally the cosine) with no input.
