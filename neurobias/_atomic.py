@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_path", "fsync_dir", "temporary_name"]
+__all__ = ["atomic_path", "fsync_dir", "temporary_name", "write_json_atomic"]
 
 
 def temporary_name(path: Path) -> Path:
@@ -45,3 +47,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_json_atomic(data: Any, path: str | Path) -> None:
+    """Write ``data`` as indented JSON to a temporary file beside ``path`` and rename it into
+    place."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -31,6 +31,7 @@ import torch
 
 from . import analysis as A
 from ._atomic import atomic_path
+from .errors import ConfigError
 from .io.hdf5 import RunFileError, _ascii, _dataset, _text, export
 from .io.hdf5 import load as load_file
 from .progress import Progress
@@ -173,6 +174,12 @@ def analyze_run(run_dir: str | Path, *, n_trials: int = 256, fixed_point_starts:
     # task variance, whole trial and per epoch, on noise-free fixed-timing trials if possible
     fresh = variance_trials(net, env, variance_trials_per_task, seed)
     if fresh is None:
+        counts = np.bincount(task, minlength=len(tasks))
+        if counts.min() < 2:
+            few = ", ".join(f"{tasks[k]} {counts[k]}" for k in range(len(tasks))
+                            if counts[k] < 2)
+            raise ConfigError(f"{str(rf.path)!r} has too few trials for task variance ({few}): "
+                              "need at least two per context; export more (--trials)")
         tv, tv_epochs = task_variances(rates, task, cond, len(tasks))
         notes.append("task variance on the exported trials (the env makes no fixed-timing "
                      "trials)")

@@ -27,6 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .envs.registry import env_class
+from .errors import ConfigError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -38,10 +41,6 @@ MODES = ("bias", "bias+readout", "full", "mask")
 SCHEDULES = ("constant", "cosine", "exponential")
 MASK_ESTIMATORS = ("straight_through", "sigmoid")
 DEVICES = ("auto", "cpu", "cuda")
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message is one line meant for a user."""
 
 
 def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
@@ -165,49 +164,13 @@ class TrainConfig:
                "train.seed", self.seed, "must be an integer >= 0")
 
 
-def env_class(kind: str) -> type:
-    """The env class a spec's ``env.kind`` names.
-
-    Args:
-        kind: a built-in name (``neurobias.envs.ENVS``) or an import path
-            ``"package.module:ClassName"`` of a ``neurobias.envs.Env`` subclass.
-
-    Raises:
-        ConfigError: the name is unknown, the module does not import, it has no such class,
-            or the class is not an Env subclass.
-    """
-    from .envs import ENVS, Env
-
-    if not isinstance(kind, str) or ":" not in kind:
-        _check_choice("env.kind", kind, tuple(sorted(ENVS)) + ("package.module:EnvClass",))
-        return ENVS[kind]
-    module_name, _, class_name = kind.partition(":")
-    if not module_name or not class_name:
-        raise ConfigError(f"env.kind={kind!r} is invalid: an import path is "
-                          "'package.module:EnvClass'")
-    import importlib
-
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as err:  # noqa: BLE001 - any failure of the user's module is reported
-        raise ConfigError(f"env.kind={kind!r}: module {module_name!r} does not import "
-                          f"({type(err).__name__}: {err}); is it installed or on PYTHONPATH?"
-                          ) from None
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        raise ConfigError(f"env.kind={kind!r}: module {module_name!r} has no {class_name!r}")
-    if not (isinstance(cls, type) and issubclass(cls, Env)):
-        raise ConfigError(f"env.kind={kind!r}: {class_name!r} is not a subclass of "
-                          "neurobias.envs.Env")
-    return cls
-
-
 @dataclass(frozen=True)
 class EnvConfig:
     """Which env to train in (``kind``) and its keyword arguments (``params``)."""
 
-    # a name from neurobias.envs.ENVS, or an import path "package.module:EnvClass" naming an
-    # Env subclass of one's own (importable: installed, or on PYTHONPATH)
+    # a built-in name (neurobias.envs.ENVS), the name of an entry point of the group
+    # "neurobias.envs", or an import path "package.module:EnvClass" naming an Env subclass of
+    # one's own (importable: installed, or on PYTHONPATH)
     kind: str = "sine"
     params: Mapping[str, Any] = field(default_factory=dict)  # keyword arguments of that env
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import torch
 
-from ._atomic import atomic_path
+from ._atomic import write_json_atomic
 from .circuit import RateRNN
 from .config import ConfigError, ExperimentConfig, config_from_dict
 from .envs.batch import Env
-from .train import CHECKPOINT, History, fit, load_checkpoint, resolve_device
+from .train import CHECKPOINT, History, fit, load_checkpoint, resolve_device, run_summary
 
 __all__ = ["build", "train_run", "load_run", "Run", "write_json_atomic"]
 
@@ -32,12 +32,6 @@ def build(config: ExperimentConfig) -> tuple[RateRNN, Env]:
     """The circuit (seeded by ``config.seed``) and the env a spec describes."""
     env = config.env.build(config.circuit.dt_ms)
     return RateRNN(config.circuit, seed=config.seed), env
-
-
-def write_json_atomic(data: Any, path: Path) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 @dataclass
@@ -100,13 +94,7 @@ def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = F
                   device=device)
     if continuing:  # written only once fit has accepted the settings
         write_json_atomic(config.to_dict(), saved_cfg)
-    summary = {**history.final,
-               "steps": history.step[-1] if history.step else 0,
-               "seconds": round(history.seconds, 1),
-               "diverged": history.diverged,
-               "n_trainable": net.n_trainable()}
-    write_json_atomic(history.to_dict(), out / "history.json")
-    write_json_atomic(summary, out / "summary.json")
+    summary = run_summary(history, net)
     return Run(config, net, env, history, summary, out)
 
 

@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, write_json_atomic
 from .config import ConfigError, apply_overrides, config_from_dict, parse_value
 from .progress import Progress
-from .run import write_json_atomic
 
 __all__ = ["sweep", "sweep_report", "parse_grid", "SweepResult", "slurm_executor", "MANIFEST"]
 

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import logging
 import math
 import pickle
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, write_json_atomic
 from .circuit import RateRNN
-from .config import ConfigError, TrainConfig
-from .envs.batch import Env
+from .config import ConfigError, EnvConfig, ExperimentConfig, TrainConfig
+from .envs.batch import Env, TrialBatch
 from .progress import Progress
 from .seeding import generator as make_generator
 
-__all__ = ["fit", "History", "resolve_device", "save_atomic", "CHECKPOINT", "CheckpointError"]
+__all__ = ["fit", "History", "resolve_device", "save_atomic", "run_summary", "check_sample",
+           "CHECKPOINT", "CheckpointError"]
 
 log = logging.getLogger("neurobias")
 
@@ -30,6 +33,9 @@ CHECKPOINT_FORMAT = "neurobias-checkpoint/1"
 # Settings that may differ between a run and its resumption without changing the result (the
 # device actually used is checked separately, as noise_device).
 _RESUME_FREE = {"eval_every", "checkpoint_every", "device"}
+# A resumed run may ask for more steps than it was started with (it is extended); the learning
+# rate and mask schedules keep the horizon the run started with, saved under this key.
+_HORIZON = "schedule_steps"
 
 
 class CheckpointError(ValueError):
@@ -94,9 +100,9 @@ def save_atomic(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _lr_lambda(cfg: TrainConfig):
+def _lr_lambda(cfg: TrainConfig, horizon: int):
     ratio = cfg.lr_final / cfg.lr
-    n = max(cfg.steps, 1)
+    n = max(horizon, 1)
     if cfg.lr_schedule == "cosine":
         return lambda s: ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * min(s, n) / n))
     if cfg.lr_schedule == "exponential":
@@ -104,8 +110,8 @@ def _lr_lambda(cfg: TrainConfig):
     return lambda s: 1.0
 
 
-def _mask_beta(cfg: TrainConfig, step: int) -> float:
-    frac = step / max(cfg.steps - 1, 1)
+def _mask_beta(cfg: TrainConfig, step: int, horizon: int) -> float:
+    frac = min(step / max(horizon - 1, 1), 1.0)
     return cfg.mask_beta_start * (cfg.mask_beta_end / cfg.mask_beta_start) ** frac
 
 
@@ -206,29 +212,39 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
         raise ValueError(f"env has {env.n_contexts} contexts but the circuit only "
                          f"{net.config.n_contexts}")
     env.check_circuit(net)
+    check_sample(env, net)
     dev = resolve_device(device if device is not None else cfg.device)
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs out_dir, the folder holding the checkpoint")
+    ckpt_path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    settings = _settings(net, cfg, dev)
+    state = None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        _check_same_settings(state, settings, ckpt_path)
+    horizon = _horizon(state, cfg, ckpt_path)
+    settings[_HORIZON] = horizon
+    if out_dir is not None:
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_run_config(net, env, cfg, Path(out_dir))
     net.to(dev)
     seed = net.seed if cfg.seed is None else cfg.seed
     gens = {"trials": make_generator(seed, "trials"), "noise": make_generator(seed, "noise", dev)}
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, horizon))
     history = History()
     start = 0
-    ckpt_path = Path(out_dir) / CHECKPOINT if out_dir is not None else None
-    if ckpt_path is not None:
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-    if resume and out_dir is None:
-        raise ValueError("resume=True needs out_dir, the folder holding the checkpoint")
-    settings = _settings(net, cfg, dev)
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        _check_same_settings(state, settings, ckpt_path)
+    if state is not None:
         history = _restore(state, net, opt, sched, gens)
         start = state["step"]
         if start >= cfg.steps and history.final:  # finished already: nothing to do
             net.eval()
             return history
+        if start > 0 and horizon < cfg.steps and state["settings"].get("train.steps") != \
+                cfg.steps:
+            log.info("extending the run from %d to %d steps (schedules keep their horizon of "
+                     "%d steps)", state["settings"].get("train.steps"), cfg.steps, horizon)
     good = _state(net, opt, sched, gens, history, start, settings)
     noisy = net.config.noise_rec > 0 or net.config.noise_in > 0
     bar = Progress(cfg.steps, "train", "step", progress, initial=start)
@@ -244,7 +260,7 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     try:
         for step in range(start + 1, cfg.steps + 1):
             if net.config.mode == "mask":
-                net.mask_beta.fill_(_mask_beta(cfg, step - 1))
+                net.mask_beta.fill_(_mask_beta(cfg, step - 1, horizon))
             batch = env.sample(cfg.batch_size, gens["trials"]).to(dev)
             loss = env.training_loss(net, batch, gens["noise"] if noisy else None)
             opt.zero_grad(set_to_none=True)
@@ -306,8 +322,114 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
         bar.close()
     if ckpt_path is not None and stopped is None:
         save_atomic(_state(net, opt, sched, gens, history, step, settings), ckpt_path)
+    if out_dir is not None:
+        write_json_atomic(history.to_dict(), Path(out_dir) / "history.json")
+        write_json_atomic(run_summary(history, net), Path(out_dir) / "summary.json")
     net.eval()
     return history
+
+
+def run_summary(history: History, net: RateRNN) -> dict[str, Any]:
+    """What a run folder's ``summary.json`` holds: the final evaluation metrics by name, plus
+    ``steps``, ``seconds`` (wall time of training), ``diverged`` and ``n_trainable``."""
+    return {**history.final,
+            "steps": history.step[-1] if history.step else 0,
+            "seconds": round(history.seconds, 1),
+            "diverged": history.diverged,
+            "n_trainable": net.n_trainable()}
+
+
+def check_sample(env: Env, net: RateRNN) -> None:
+    """Draw two trials from ``env`` and check their shapes against the circuit's sizes.
+
+    Raises:
+        ConfigError: one line naming the env, what ``sample`` returned and what was expected.
+    """
+    name = type(env).__name__
+    try:
+        batch = env.sample(2, torch.Generator().manual_seed(0))
+    except ConfigError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a user's env may fail in any way
+        raise ConfigError(f"env {name}: sample(2, generator) failed: {type(err).__name__}: "
+                          f"{err}") from None
+    if not isinstance(batch, TrialBatch):
+        raise ConfigError(f"env {name}: sample() returned {type(batch).__name__}, not a "
+                          "neurobias.envs.TrialBatch")
+    n_in, n_out = net.config.n_inputs, net.config.n_outputs
+    got = tuple(batch.inputs.shape)
+    if len(got) != 3 or got[1:] != (2, n_in):
+        raise ConfigError(f"env {name}: sample(2) returned inputs of shape {got}: expected "
+                          f"(T, 2, {n_in}), (time, trial, circuit.n_inputs)")
+    t = got[0]
+    got = tuple(batch.targets.shape)
+    # the default loss compares outputs with targets element by element; an env with its own
+    # loss (class labels, say) may shape its targets otherwise, as long as that loss runs
+    default_loss = type(env).loss is Env.loss
+    want = (t, 2, n_out) if default_loss else (t, 2)
+    if got[:len(want)] != want or (default_loss and len(got) != 3):
+        raise ConfigError(f"env {name}: sample(2) returned targets of shape {got}: expected "
+                          f"{(t, 2, n_out) if default_loss else (t, 2, '...')}, "
+                          "(time, trial, circuit.n_outputs)")
+    for field_name in ("inputs", "targets", "mask"):
+        if not getattr(batch, field_name).is_floating_point():
+            raise ConfigError(f"env {name}: sample() returned {field_name} of dtype "
+                              f"{getattr(batch, field_name).dtype}: expected a float tensor")
+    if not default_loss:
+        try:
+            value = env.loss(torch.zeros(t, 2, n_out), batch)
+            ok = isinstance(value, torch.Tensor) and value.numel() == 1
+        except Exception as err:  # noqa: BLE001 - a user's env may fail in any way
+            raise ConfigError(f"env {name}: loss(outputs of shape {(t, 2, n_out)}, sample(2)) "
+                              f"failed: {type(err).__name__}: {err}") from None
+        if not ok:
+            raise ConfigError(f"env {name}: loss() returned {value!r}: expected a scalar "
+                              "tensor")
+    ctx = batch.context
+    if ctx.dtype != torch.long or (ctx.numel() and (int(ctx.min()) < 0 or
+                                                    int(ctx.max()) >= env.n_contexts)):
+        raise ConfigError(f"env {name}: sample() returned context {ctx.tolist()} "
+                          f"({ctx.dtype}): expected int64 indices in 0..{env.n_contexts - 1} "
+                          f"(its context_names {list(env.context_names)})")
+
+
+def _horizon(state: dict[str, Any] | None, cfg: TrainConfig, path: Path | None) -> int:
+    """The step count the schedules run over: the run's first ``train.steps``, kept when a
+    resumed run is extended. Refuses fewer steps than the checkpoint already made."""
+    if state is None:
+        return cfg.steps
+    saved = state.get("settings", {})
+    if cfg.steps < state["step"]:
+        raise CheckpointError(f"checkpoint {str(path)!r} is at step {state['step']}: "
+                              f"train.steps={cfg.steps} would go back; give at least "
+                              f"{state['step']} (more steps extend the run)")
+    return int(saved.get(_HORIZON, saved.get("train.steps", cfg.steps)))
+
+
+def _write_run_config(net: RateRNN, env: Env, cfg: TrainConfig, out: Path) -> None:
+    """Write ``out/config.json`` (unless there is one) so that the folder is a run folder the
+    stages read; warn, naming why, when the env cannot be described by a spec."""
+    path = out / "config.json"
+    if path.exists():
+        return
+    why = None
+    spec = env.spec()
+    if spec["kind"].startswith("__main__:"):
+        why = (f"env class {type(env).__name__} is defined in __main__ (a script or notebook); "
+               "define it in an importable module")
+    else:
+        try:
+            experiment = ExperimentConfig(circuit=net.config, env=EnvConfig(**spec),
+                                          train=cfg, seed=net.seed)
+            data = json.loads(json.dumps(experiment.to_dict()))
+        except (ConfigError, TypeError, ValueError) as err:
+            why = f"its env cannot be written as a spec ({err})"
+    if why is not None:
+        warnings.warn(f"{str(out)!r} will hold a checkpoint, history and summary but no "
+                      f"config.json: {why}; plot, export and analyze need config.json",
+                      stacklevel=3)
+        return
+    write_json_atomic(data, path)
 
 
 def _headline(evaluation: dict[str, float]) -> str:
@@ -329,6 +451,8 @@ def _evaluate(net: RateRNN, env: Env, seed: int) -> dict[str, float]:
 def _check_same_settings(state, now: dict[str, Any], path: Path) -> None:
     saved = state.get("settings", {})
     for key, value in now.items():
+        if key == "train.steps":  # more steps extend the run (see _horizon)
+            continue
         if key in saved and saved[key] != value:
             raise CheckpointError(f"checkpoint {str(path)!r} was made with {key}={saved[key]!r}, "
                                   f"not {value!r}: resume with the same settings or a new folder")

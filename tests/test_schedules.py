@@ -123,7 +123,7 @@ def test_exponential_and_cosine_end_at_lr_final():
 
     for schedule in ("cosine", "exponential"):
         cfg = nb.TrainConfig(steps=40, lr=0.1, lr_final=0.001, lr_schedule=schedule)
-        lam = _lr_lambda(cfg)
+        lam = _lr_lambda(cfg, cfg.steps)
         assert cfg.lr * lam(40) == pytest.approx(0.001, rel=1e-12)
         assert cfg.lr * lam(1000) == pytest.approx(0.001, rel=1e-12)  # held after the end
         assert lam(0) == pytest.approx(1.0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -64,9 +66,35 @@ class Env:
     output_names: tuple[str, ...] | None = None  # labels of the output channels, for figures
     dt_ms: float = 20.0
 
+    def __new__(cls, *args: Any, **kwargs: Any):
+        # the arguments it was built with, so that a run folder can record how to rebuild it
+        self = super().__new__(cls)
+        self._built_with = (args, kwargs)
+        return self
+
     @property
     def n_contexts(self) -> int:
         return len(self.context_names)
+
+    def spec(self) -> dict[str, Any]:
+        """The ``[env]`` section of a spec that rebuilds this env: ``{"kind": ..., "params":
+        {...}}`` with the keyword arguments it was built with (except ``dt_ms``, which the
+        circuit gives). ``kind`` is the env's built-in or registered name, else its import path
+        ``"module:Class"``; ``neurobias.config.EnvConfig`` checks that it can be rebuilt."""
+        from .registry import kind_of
+
+        args, kwargs = getattr(self, "_built_with", ((), {}))
+        bound = inspect.signature(type(self).__init__).bind_partial(self, *args, **kwargs)
+        params: dict[str, Any] = {}
+        for name, value in list(bound.arguments.items())[1:]:
+            kind = bound.signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                params.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                params[name] = list(value)
+            elif name != "dt_ms":
+                params[name] = value
+        return {"kind": kind_of(type(self)), "params": params}
 
     def check_circuit(self, net) -> None:
         """Raise a ``ValueError`` (one line) if ``net`` cannot be trained in this env; ``fit``

@@ -36,7 +36,7 @@ import torch
 
 from ..analysis import fitting as F
 from ..circuit import Rollout
-from ..config import ConfigError
+from ..errors import ConfigError
 from ..io.recordings import Recording, gaussian_smooth
 from .batch import Env, TrialBatch
 

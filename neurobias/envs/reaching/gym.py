@@ -14,11 +14,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from .. import GYM_ID
 from .task import _OPEN, VELOCITY_UNIT_S, CenterOutReach
 
 __all__ = ["CenterOutReachGym", "GYM_ID"]
-
-GYM_ID = "neurobias/CenterOutReach-v0"
 
 
 class CenterOutReachGym(gymnasium.Env):
@@ -105,8 +104,3 @@ class CenterOutReachGym(gymnasium.Env):
         terminated = self._t >= task.trial_steps
         return self._observation(), -cost, terminated, False, self._info()
 
-
-def register() -> None:
-    """Register ``neurobias/CenterOutReach-v0`` with gymnasium (once)."""
-    if GYM_ID not in gymnasium.registry:
-        gymnasium.register(id=GYM_ID, entry_point=CenterOutReachGym)

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from ...config import ConfigError
+from ...errors import ConfigError
 
 __all__ = ["Plant", "PointMass", "TwoJointArm", "PLANTS"]
 

@@ -41,7 +41,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ...config import ConfigError
+from ...errors import ConfigError
 from ..batch import Env, TrialBatch
 from .plants import PLANTS, PointMass, TwoJointArm
 
