@@ -297,17 +297,26 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
             name = _run_name(point, base_seed + k)
             planned.append({"name": name, "point": point, "seed": base_seed + k,
                             "config": json.loads(json.dumps(cfg.to_dict()))})
-    digest = _hash({"spec": spec, "grid": grid, "seeds": seeds})
+    # the spec and grid identify a sweep; the seed count may grow (runs of more seeds are added)
+    digest = _hash({"spec": spec, "grid": grid})
     manifest_path = out / MANIFEST
     manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "spec": spec,
                                 "grid": [[k, list(v)] for k, v in grid.items()],
-                                "seeds": seeds, "config_hash": digest, "executor": executor,
+                                "seeds": seeds, "spec_hash": digest, "executor": executor,
                                 "runs": {}}
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
-        if old.get("config_hash") != digest:
-            raise ConfigError(f"{str(out)!r} holds a sweep of another spec, grid or seed count: "
-                              "use a new folder")
+        old_seeds = old.get("seeds", seeds)
+        same = (old.get("spec_hash") == digest if "spec_hash" in old else  # older manifests
+                old.get("config_hash") == _hash({"spec": spec, "grid": grid,
+                                                 "seeds": old_seeds}))
+        if not same:
+            raise ConfigError(f"{str(out)!r} holds a sweep of another spec or grid: use a new "
+                              "folder")
+        if seeds < old_seeds:
+            raise ConfigError(f"--seeds={seeds} is invalid: {str(out)!r} holds a sweep of "
+                              f"{old_seeds} seeds; give --seeds {old_seeds} or more (more seeds "
+                              "add runs)")
         manifest["runs"] = old.get("runs", {})
     out.mkdir(parents=True, exist_ok=True)
     result = SweepResult(out)

@@ -234,3 +234,27 @@ def test_threads_reach_the_runs_and_the_cli_refuses_bad_ones(tmp_path, capsys, m
     code = main(["train", str(SINE), "--out", str(tmp_path / "t"), "--threads", "0"])
     assert code == 2 and "--threads" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def test_more_seeds_add_runs_to_a_finished_sweep(tmp_path, capsys):
+    grid = {"circuit.gain": [1.0, 1.5]}
+    first = sweep(spec(), grid, tmp_path, seeds=1, jobs=1, threads=1, progress=False)
+    assert sorted(first.submitted) == ["circuit.gain=1.0__seed=0", "circuit.gain=1.5__seed=0"]
+    mtimes = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/summary.json")}
+    more = sweep(spec(), grid, tmp_path, seeds=2, jobs=1, threads=1, progress=False)
+    assert sorted(more.skipped) == sorted(first.submitted)
+    assert sorted(more.submitted) == ["circuit.gain=1.0__seed=1", "circuit.gain=1.5__seed=1"]
+    assert set(more.runs.values()) == {"finished"} and len(more.runs) == 4
+    for name, mtime in mtimes.items():  # the first seed's runs were not touched
+        assert (tmp_path / "runs" / name / "summary.json").stat().st_mtime_ns == mtime
+    assert json.loads((tmp_path / "manifest.json").read_text())["seeds"] == 2
+    rows, _, _ = sweep_report(tmp_path)
+    assert sorted(r["seed"] for r in rows) == [0, 0, 1, 1]
+    # fewer seeds than the folder holds: one line, exit 2, nothing run
+    cmd = ["sweep", SINE, "--out", str(tmp_path), "--grid", "circuit.gain=1.0,1.5",
+           "--seeds", "1", "--no-progress"]
+    for item in FAST:
+        cmd += ["--set", item]
+    assert main(cmd) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds a sweep of 2 seeds; give --seeds 2 or more" in err[0]
