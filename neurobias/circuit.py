@@ -113,31 +113,52 @@ class _Recurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, drive, x0, w_rec, alpha, activation):
+    def forward(ctx, drive, x0, w_rec, alpha, activation, low=None):
         ctx.set_materialize_grads(False)
         n_t = drive.shape[0]
         states = torch.empty_like(drive)
         rates = torch.empty_like(drive)
         w_t = w_rec.t()
         x, r = x0, _phi(activation)(x0)
-        for t in range(n_t):
-            x = torch.add(drive[t], x, alpha=1.0 - alpha, out=states[t])
-            x.addmm_(r, w_t, alpha=alpha)
-            r = rates[t]
-            _phi_into(activation, x, r)
+        if low is None:
+            for t in range(n_t):
+                x = torch.add(drive[t], x, alpha=1.0 - alpha, out=states[t])
+                x.addmm_(r, w_t, alpha=alpha)
+                r = rates[t]
+                _phi_into(activation, x, r)
+        else:  # matmul operands in `low` (bfloat16); the sum and the state stay float32
+            w_low = w_t.to(low)
+            r_low = r.to(low)
+            rec = torch.empty(r.shape, dtype=low, device=r.device)
+            for t in range(n_t):
+                x = torch.add(drive[t], x, alpha=1.0 - alpha, out=states[t])
+                torch.mm(r_low, w_low, out=rec)
+                x.add_(rec, alpha=alpha)
+                r = rates[t]
+                _phi_into(activation, x, r)
+                r_low.copy_(r)
         ctx.save_for_backward(states, rates, x0, w_rec)
-        ctx.alpha, ctx.activation = alpha, activation
+        ctx.alpha, ctx.activation, ctx.low = alpha, activation, low
         return states, rates
 
     @staticmethod
     def backward(ctx, grad_states, grad_rates):
         states, rates, x0, w_rec = ctx.saved_tensors
-        a, act = ctx.alpha, ctx.activation
+        a, act, low = ctx.alpha, ctx.activation, ctx.low
         n_t = states.shape[0]
         grad_drive = torch.empty_like(states)
         delta = None
+        if low is not None:
+            w_low = w_rec.to(low)
+            d_low = torch.empty(states.shape[1:], dtype=low, device=states.device)
+            rec = torch.empty_like(d_low)
         for t in range(n_t - 1, -1, -1):
-            if grad_rates is None:
+            if low is not None and delta is not None:
+                d_low.copy_(delta)
+                torch.mm(d_low, w_low, out=rec)
+                g = rec.float().mul_(a) if grad_rates is None else \
+                    torch.add(grad_rates[t], rec, alpha=a)
+            elif grad_rates is None:
                 g = torch.zeros_like(states[t]) if delta is None else a * (delta @ w_rec)
             elif delta is None:
                 g = grad_rates[t]
@@ -157,8 +178,12 @@ class _Recurrence(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             n = states.shape[-1]
             prev = torch.cat([_phi(act)(x0).expand_as(rates[:1]), rates[:-1]])
-            grad_w = a * grad_drive.reshape(-1, n).t() @ prev.reshape(-1, n)
-        return grad_drive, grad_x0, grad_w, None, None
+            if low is None:
+                grad_w = a * grad_drive.reshape(-1, n).t() @ prev.reshape(-1, n)
+            else:
+                grad_w = a * (grad_drive.reshape(-1, n).t().to(low) @
+                              prev.reshape(-1, n).to(low)).float()
+        return grad_drive, grad_x0, grad_w, None, None, None
 
 
 class Rollout(NamedTuple):
@@ -224,6 +249,9 @@ class RateRNN(nn.Module):
         # forward pass uses the hard 0/1 mask and the gradient is that of sigmoid(beta * s)
         # (straight-through estimator, Bengio, Leonard & Courville 2013); False, the soft mask.
         self.mask_straight_through = False
+        # dtype of the recurrent matmul operands while training (fit() sets it from
+        # train.precision and clears it after): None, the circuit's own dtype
+        self.matmul_dtype: torch.dtype | None = None
         self._phi = _phi(c.activation)
 
     # ------------------------------------------------------------------ properties
@@ -348,7 +376,8 @@ class RateRNN(nn.Module):
             return Rollout(inputs.new_zeros(0, n_b, c.n_outputs), empty,
                            empty if return_states else None)
         if mask is None:
-            states_tbn, rates_tbn = _Recurrence.apply(drive, x, self.W_rec, a, c.activation)
+            states_tbn, rates_tbn = _Recurrence.apply(drive, x, self.W_rec, a, c.activation,
+                                                      self.matmul_dtype)
         else:
             states_tbn, rates_tbn = self._recurrence_autograd(drive, x, mask)
         outputs = torch.matmul(rates_tbn, self.W_out.t()) + self.b_out
@@ -374,11 +403,17 @@ class RateRNN(nn.Module):
         if mask is not None:
             r = r * mask
         w_t = self.W_rec.t()
+        low = self.matmul_dtype
+        if low is not None:
+            w_t = w_t.to(low)
         rates, states = [], []
         # unbind once: indexing drive[t] inside the loop makes backward allocate a full-size
         # zero gradient per step.
         for d in drive.unbind(0):
-            x = torch.addmm(torch.add(d, x, alpha=1.0 - a), r, w_t, alpha=a)
+            if low is None:
+                x = torch.addmm(torch.add(d, x, alpha=1.0 - a), r, w_t, alpha=a)
+            else:
+                x = torch.add(d, x, alpha=1.0 - a) + a * (r.to(low) @ w_t).to(d.dtype)
             r = self._phi(x)
             if mask is not None:
                 r = r * mask

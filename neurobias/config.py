@@ -41,6 +41,7 @@ MODES = ("bias", "bias+readout", "full", "mask")
 SCHEDULES = ("constant", "cosine", "exponential")
 MASK_ESTIMATORS = ("straight_through", "sigmoid")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
 
 
 def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
@@ -140,6 +141,10 @@ class TrainConfig:
     mask_estimator: str = "straight_through"
     device: str = "auto"  # auto | cpu | cuda
     seed: int | None = None  # trial and noise streams; None: the run seed
+    # "bf16": while training, the recurrent matmuls (forward and backward) take bfloat16
+    # operands; states, rates, sums, gradients and Adam stay float32, and evaluation, export
+    # and analyses run in float32. "fp32": float32 throughout.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
@@ -160,6 +165,7 @@ class TrainConfig:
         _check_choice("train.lr_schedule", self.lr_schedule, SCHEDULES)
         _check_choice("train.mask_estimator", self.mask_estimator, MASK_ESTIMATORS)
         _check_choice("train.device", self.device, DEVICES)
+        _check_choice("train.precision", self.precision, PRECISIONS)
         _check(self.seed is None or (isinstance(self.seed, int) and self.seed >= 0),
                "train.seed", self.seed, "must be an integer >= 0")
 

@@ -256,13 +256,18 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     stopped = None
     net.train()
     net.mask_straight_through = cfg.mask_estimator == "straight_through"
+    low = torch.bfloat16 if cfg.precision == "bf16" else None
     step = start
     try:
         for step in range(start + 1, cfg.steps + 1):
             if net.config.mode == "mask":
                 net.mask_beta.fill_(_mask_beta(cfg, step - 1, horizon))
             batch = env.sample(cfg.batch_size, gens["trials"]).to(dev)
-            loss = env.training_loss(net, batch, gens["noise"] if noisy else None)
+            net.matmul_dtype = low
+            try:
+                loss = env.training_loss(net, batch, gens["noise"] if noisy else None)
+            finally:
+                net.matmul_dtype = None  # evaluation and everything after training: float32
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
