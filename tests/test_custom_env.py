@@ -89,3 +89,18 @@ def test_bad_kinds_are_one_line_exit_2(tmp_path, capsys, examples_on_path, kind,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and match in err, err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_sweep_trains_a_custom_env(tmp_path, examples_on_path, monkeypatch):
+    from neurobias.config import load_spec
+
+    # the runs are processes of their own: the module must import there (PYTHONPATH)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(EXAMPLES), str(ROOT)]))
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC.replace("steps = 20", "steps = 4"))
+    result = nb.sweep(load_spec(spec), {"circuit.gain": [1.0, 1.5]}, tmp_path / "sw", jobs=1,
+                      threads=1, progress=False)
+    assert set(result.runs.values()) == {"finished"}, result.errors
+    for name in result.runs:
+        saved = (tmp_path / "sw" / "runs" / name / "config.json").read_text()
+        assert f'"kind": "{KIND}"' in saved
