@@ -44,8 +44,42 @@ def gather(sweeps: list[str], metric: str) -> list[dict]:
             rows.append({"mode": label, "n_units": cfg.circuit.n_units, "seed": r["seed"],
                          "n_trainable": r["n_trainable"], metric: r[metric],
                          "fixation_break_mean": r.get("fixation_break_mean"),
-                         "steps": r["steps"], "seconds": r["seconds"]})
+                         "steps": r["steps"], "seconds": r["seconds"],
+                         **{k: v for k, v in r.items() if k.startswith("accuracy/")}})
     return rows
+
+
+def _mean_sd(vals: list[float]) -> tuple[float, float]:
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def per_task(rows: list[dict]) -> list[dict]:
+    """(mode, N) -> mean ± SD over seeds of every accuracy/<task> column."""
+    tasks = sorted({k for r in rows for k in r if k.startswith("accuracy/")})
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["mode"], r["n_units"]), []).append(r)
+    out = []
+    for (mode, n), rs in sorted(groups.items()):
+        row = {"mode": mode, "n_units": n, "seeds": len(rs)}
+        for t in tasks:
+            vals = [r[t] for r in rs if t in r]
+            if vals:
+                row[t], row[t + "_sd"] = _mean_sd(vals)
+        out.append(row)
+    return out
+
+
+def crossing(table: list[dict], key: str, reference: str = "full", mode: str = "bias",
+             margin: float = 0.05) -> int | None:
+    """The smallest N at which ``mode``'s mean ``key`` is within ``margin`` of ``reference``'s
+    at the same N (both measured), else None."""
+    ref = {r["n_units"]: r[key] for r in table if r["mode"] == reference and key in r}
+    for r in sorted((r for r in table if r["mode"] == mode and key in r),
+                    key=lambda r: r["n_units"]):
+        if r["n_units"] in ref and r[key] >= ref[r["n_units"]] - margin:
+            return r["n_units"]
+    return None
 
 
 def summarise(rows: list[dict], metric: str) -> list[dict]:
@@ -81,6 +115,24 @@ def main() -> None:
            f"{r[args.metric + '_mean']:.3f} ± {r[args.metric + '_sd']:.3f} |" for r in table]
     (out / "table.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
+    tasks_table = per_task(rows)
+    tasks = sorted({k for r in tasks_table for k in r if k.startswith("accuracy/")
+                    and not k.endswith("_sd")})
+    if tasks:
+        head = ["mode", "N", "seeds"] + [t.split("/", 1)[1] for t in tasks]
+        tmd = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in tasks_table:
+            cells = [f"{r[t]:.2f} ± {r[t + '_sd']:.2f}" if t in r else "" for t in tasks]
+            tmd.append(f"| {r['mode']} | {r['n_units']} | {r['seeds']} | " + " | ".join(cells)
+                       + " |")
+        answer = [f"- {args.metric}: "
+                  + _said(crossing(table, args.metric + "_mean"), table)]
+        answer += [f"- {t.split('/', 1)[1]}: " + _said(crossing(tasks_table, t), table)
+                   for t in tasks]
+        text = ("\n".join(tmd) + "\n\nSmallest N at which bias-only comes within 0.05 of full "
+                "training (means over seeds):\n" + "\n".join(answer) + "\n")
+        (out / "per_task.md").write_text(text)
+        print(text)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True, sharey=True)
     for mode in sorted({r["mode"] for r in table}):
         pts = [r for r in table if r["mode"] == mode]
@@ -96,6 +148,13 @@ def main() -> None:
     axes[0].legend(fontsize=8)
     fig.savefig(out / "width_scaling.png", dpi=120)
     print(out / "width_scaling.png")
+
+
+def _said(n: int | None, table: list[dict]) -> str:
+    widths = sorted({r["n_units"] for r in table if r["mode"] == "full"})
+    if n is not None:
+        return f"N = {n}"
+    return f"not within 0.05 at any measured width ({', '.join(map(str, widths)) or 'none'})"
 
 
 if __name__ == "__main__":
