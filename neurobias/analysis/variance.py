@@ -158,7 +158,8 @@ def fractional_variance(tv_uc, a: int, b: int, threshold: float = 1e-3) -> np.nd
 
     Args:
         tv_uc: (unit, context) task variance.
-        a, b: the two context indices.
+        a: the first context index.
+        b: the second context index.
 
     Returns:
         (kept units,) values in [-1, 1].
