@@ -1,7 +1,7 @@
 """Task variance: how much a unit's rate varies across the trials of a task (Yang et al. 2019).
 
 For unit i and task (context) c, the task variance is the variance of r_i across the trials of
-c at each time step, averaged over time steps::
+c at each time step, averaged over time steps:
 
     TV[i, c] = mean_{t in T_c}  var_{trials k of c in their window at t} r_i(t, k)
 
