@@ -5,6 +5,8 @@
 #                  runs/multitask/run.h5 (tasks/fit_recording.toml, docs/fitting.md)
 # make test   the default test suite (a few minutes on 2 cores)
 # make test-slow   the long training tests (the issue's must-show numbers)
+# make docs   the documentation site into site/ (mkdocs build --strict; installs the docs extra;
+#             runs the tutorials with NEUROBIAS_TUTORIAL_FAST=1, their small settings)
 # make mutation   mutation testing (mutmut) of circuit, train, NeuroGym scoring, task variance and
 #             fixed points against their test files ([tool.mutmut] in pyproject.toml); results
 #             in mutants/ (delete it to start afresh). Not run in CI.
@@ -13,13 +15,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo demo-sine demo-fit test test-slow mutation bench lint clean
+.PHONY: demo demo-sine demo-fit test test-slow mutation bench lint docs clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e ".[docs]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -62,8 +68,12 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/reaching.py
 	$(PY) benchmarks/export_nwb.py
 
+docs: $(VENV)/.docs-installed
+	NEUROBIAS_TUTORIAL_FAST=1 NO_MKDOCS_2_WARNING=1 OMP_NUM_THREADS=1 \
+		$(PY) -m mkdocs build --strict -d site
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check neurobias tests benchmarks
 
 clean:
-	rm -rf $(VENV) runs *.egg-info mutants
+	rm -rf $(VENV) runs *.egg-info mutants site .cache/mkdocs-jupyter

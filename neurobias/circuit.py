@@ -1,6 +1,6 @@
 """RateRNN: a leaky rate circuit with fixed random connectivity and learned tonic inputs.
 
-Euler-discretised dynamics, state x (N units), rate r = m * phi(x), alpha = dt / tau::
+Euler-discretised dynamics, state x (N units), rate r = m * phi(x), alpha = dt / tau:
 
     x[t+1] = (1 - alpha) x[t] + alpha (W_rec r[t] + W_in u[t] + b[c] + noise)
     y[t]   = W_out r[t+1] + b_out
@@ -8,12 +8,12 @@ Euler-discretised dynamics, state x (N units), rate r = m * phi(x), alpha = dt /
 ``b[c]`` is the tonic input (bias) of context ``c``: one row per task or rule. ``m`` is a per-unit
 mask (all ones except in ``mask`` mode). Which tensors learn is set by ``mode``:
 
-========================  ==========================================================
-``bias`` (default)        b (the tonic-input table) and b_out
-``bias+readout``          b, b_out and W_out
-``full``                  every weight and bias
-``mask``                  per-context unit masks (Williams et al. 2025's comparison)
-========================  ==========================================================
+| mode               | what learns                                               |
+|--------------------|-----------------------------------------------------------|
+| ``bias`` (default) | b (the tonic-input table) and b_out                       |
+| ``bias+readout``   | b, b_out and W_out                                        |
+| ``full``           | every weight and bias                                     |
+| ``mask``           | per-context unit masks (Williams et al. 2025's comparison) |
 
 Everything that does not learn is a buffer, so the optimizer never sees it and backward never
 computes its gradient. Reference: Williams, Payeur, Ryoo, Jiralerspong, Perich, Mazzucato and
@@ -98,11 +98,11 @@ def _times_dphi(name: str, g: torch.Tensor, x: torch.Tensor, r: torch.Tensor) ->
 class _Recurrence(torch.autograd.Function):
     """The Euler time loop with a hand-written backward pass (backpropagation through time).
 
-    Forward, for t = 1..T (x_0 given, r = phi(x))::
+    Forward, for t = 1..T (x_0 given, r = phi(x)):
 
         x_t = (1 - a) x_{t-1} + a r_{t-1} W^T + d_t
 
-    Backward, with g_t = dL/dr_t from the readout and delta_t = dL/dx_t::
+    Backward, with g_t = dL/dr_t from the readout and delta_t = dL/dx_t:
 
         delta_t = (g_t + a delta_{t+1} W) * phi'(x_t) + (1 - a) delta_{t+1}
         dL/dd_t = delta_t,   dL/dW = a sum_t delta_t^T r_{t-1}
@@ -207,7 +207,7 @@ class RateRNN(nn.Module):
         config: the circuit's settings.
         seed: run seed; the connectivity stream is derived from it (same seed, same weights).
 
-    Example:
+    Examples:
         >>> net = RateRNN(CircuitConfig(n_units=64), seed=0)
         >>> out = net(torch.zeros(10, 4, 1), torch.zeros(4, dtype=torch.long))
         >>> out.outputs.shape

@@ -156,9 +156,9 @@ def compare(a, b, *, dt_ms: float | None = None, context: str | None = None,
     """Compare the activity of two runs or recordings, matched on conditions and time.
 
     Args:
-        a, b: each a run folder (its ``run.h5``, exported with ``n_trials`` trials if
-            missing), a run file, a neurobias NWB export, or a recording
-            (``read_recording``).
+        a: a run folder (its ``run.h5``, exported with ``n_trials`` trials if missing), a run
+            file, a neurobias NWB export, or a recording (``read_recording``).
+        b: the other side, any of the same.
         dt_ms: time step to bin recordings at (default: the time step of a run among a, b).
         context: the trial column naming the conditions on both sides (default: each reader's
             default; ``task`` for NeuroGym runs).

@@ -1,6 +1,6 @@
 """Typed, frozen configuration for circuits, envs and training, with TOML loading and overrides.
 
-An experiment spec (``tasks/*.toml``) has four parts::
+An experiment spec (``tasks/*.toml``) has four parts:
 
     name = "sine"          # run name
     seed = 0               # one run seed; connectivity, trials and noise streams derive from it

@@ -1,6 +1,6 @@
 """Run folders: build a circuit and env from a spec, train, and write the results.
 
-A run folder holds::
+A run folder holds:
 
     config.json      the full experiment spec (ExperimentConfig.to_dict)
     checkpoint.pt    circuit, optimizer and random-stream state (resumable)

@@ -38,7 +38,7 @@ class SelectivityClustering:
         preferred_: (n_clusters_,) preferred context of each cluster.
         order_: indices of the kept units sorted by cluster, then by their preferred context.
 
-    Example:
+    Examples:
         >>> clu = SelectivityClustering(seed=0).fit(tv)   # tv: (unit, context)
         >>> clu.n_clusters_, clu.silhouette_
     """

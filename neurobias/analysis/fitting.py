@@ -106,7 +106,7 @@ def psth_r2(pred, data, condition, n_conditions: int, valid=None) -> np.ndarray:
     """R^2 of the fitted against the recorded trial average, per condition.
 
     For condition c with recorded PSTH P (time, neuron) and fitted PSTH Q (both averaged over
-    the condition's trials, bins where no trial is valid dropped)::
+    the condition's trials, bins where no trial is valid dropped):
 
         R^2_c = 1 - sum_{t,n} (P - Q)^2 / sum_{t,n} (P - mean_t P)^2
 

@@ -1,6 +1,6 @@
 """Fixed and slow points of a circuit's dynamics, per context (Sussillo & Barak 2013).
 
-For a context c (its tonic input b[c]) and a constant input u, the circuit's vector field is::
+For a context c (its tonic input b[c]) and a constant input u, the circuit's vector field is:
 
     F(x) = (-x + W_rec phi(x) + W_in u + b[c]) / tau
 

@@ -213,7 +213,8 @@ def compare_activity(a, b, n_components: int = 10, rsa_metric: str = "correlatio
     """All the measures for one pair of matched sets.
 
     Args:
-        a, b: (..., units) activity matched on the leading axes.
+        a: (..., units) activity.
+        b: (..., units) activity matched with ``a`` on the leading axes.
         n_components: principal components per set for ``mean_cca``.
         rsa_metric: RDM metric for ``rsa``.
         max_rsa_samples: RSA on at most this many samples, evenly spaced (the RDMs are

@@ -1,7 +1,7 @@
 """Task variance: how much a unit's rate varies across the trials of a task (Yang et al. 2019).
 
 For unit i and task (context) c, the task variance is the variance of r_i across the trials of
-c at each time step, averaged over time steps::
+c at each time step, averaged over time steps:
 
     TV[i, c] = mean_{t in T_c}  var_{trials k of c in their window at t} r_i(t, k)
 
@@ -158,7 +158,8 @@ def fractional_variance(tv_uc, a: int, b: int, threshold: float = 1e-3) -> np.nd
 
     Args:
         tv_uc: (unit, context) task variance.
-        a, b: the two context indices.
+        a: the first context index.
+        b: the second context index.
 
     Returns:
         (kept units,) values in [-1, 1].

@@ -5,14 +5,14 @@ A kind is one of three things:
 - a built-in name (``"sine"``, ``"neurogym"``, ...), mapped here to the module that defines it,
   imported only when that kind is used;
 - the name of an entry point in the group ``neurobias.envs`` that an installed package
-  declares, e.g. in its ``pyproject.toml``::
-
-      [project.entry-points."neurobias.envs"]
-      context_switch = "mylab.tasks:ContextSwitch"
-
+  declares (below);
 - an import path ``"package.module:EnvClass"``.
 
-Whatever the form, the class must be a subclass of ``neurobias.envs.Env``.
+Whatever the form, the class must be a subclass of ``neurobias.envs.Env``. A package declares
+its envs in its ``pyproject.toml``:
+
+    [project.entry-points."neurobias.envs"]
+    context_switch = "mylab.tasks:ContextSwitch"
 """
 
 from __future__ import annotations

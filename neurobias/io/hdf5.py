@@ -1,6 +1,6 @@
 """HDF5 run files: export a trained run with its activity, load it back.
 
-The layout (schema ``neurobias/1``) is documented field by field in ``docs/hdf5.md``. In short::
+The layout (schema ``neurobias/1``) is documented field by field in ``docs/hdf5.md``. In short:
 
     /            attrs: schema, neurobias_version, created, name, seed, env, config, summary,
                         versions (JSON text)

@@ -69,7 +69,8 @@ def speed_profiles(speed_tb_cm_s, go_step, angles_deg, heldout, dt_ms: float,
     Args:
         speed_tb_cm_s: (time, trial) speed of reach trials (no catch trials).
         go_step: (trial,) sample of the go cue.
-        angles_deg, heldout: (trial,) target direction and held-out flag.
+        angles_deg: (trial,) target direction (deg).
+        heldout: (trial,) held-out flag.
         dt_ms: sampling interval.
     """
     sp = _np(speed_tb_cm_s)

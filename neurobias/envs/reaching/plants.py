@@ -62,7 +62,7 @@ class PointMass(Plant):
     """A point mass in the plane with viscous friction, driven by a 2-D force.
 
     Dynamics m dv/dt = F - b v, dx/dt = v, with F = ``force_scale`` * command held constant over
-    each step. The step is the exact solution of that linear system (with k = b / m)::
+    each step. The step is the exact solution of that linear system (with k = b / m):
 
         v(t + h) = F/b + (v - F/b) e^{-k h}
         x(t + h) = x + (F/b) h + (v - F/b)(1 - e^{-k h}) / k
@@ -133,7 +133,7 @@ class PointMass(Plant):
 class TwoJointArm(Plant):
     """A planar two-joint (shoulder, elbow) arm driven by joint torques.
 
-    Rigid-body dynamics (Li & Todorov 2004)::
+    Rigid-body dynamics (Li & Todorov 2004):
 
         M(q) q'' + C(q, q') + B q' = tau
         M = [[a1 + 2 a2 cos q2, a3 + a2 cos q2], [a3 + a2 cos q2, a3]]

@@ -102,16 +102,24 @@ class CenterOutReach(Env):
         test_angles_deg: held-out directions (deg); default each trained direction plus
             180 / n_targets (midway between evenly spaced trained targets).
         target_on_ms: target onset (ms).
-        delay_min_ms, delay_max_ms: range of the instructed delay (ms).
+        delay_min_ms: shortest instructed delay (ms).
+        delay_max_ms: longest instructed delay (ms).
         reach_ms: time allowed from the go cue to the start of the hold (ms).
         hold_ms: minimum hold at the target (ms); trials last target_on + delay_max + reach +
             hold.
         catch_prob: fraction of catch trials (no go cue) in training.
         feedback_delay_ms: delay of the hand position and velocity feedback (ms).
         window_cm: radius of the target and start windows (cm) for success and false starts.
-        w_velocity, w_force, w_still, w_effort: loss weights (see the module doc).
-        mass_kg, viscosity, force_scale: point-mass parameters (kg, N s/m, N per unit).
-        torque_scale, muscle_tau_ms, substeps: arm parameters (N m per unit, ms, RK4 steps).
+        w_velocity: loss weight of the hold-period velocity (see the module doc).
+        w_force: loss weight of the hold-period force.
+        w_still: loss weight of moving before the go cue.
+        w_effort: loss weight of the motor command everywhere.
+        mass_kg: point mass (kg).
+        viscosity: point-mass viscosity (N s/m).
+        force_scale: force per unit of point-mass command (N).
+        torque_scale: torque per unit of arm command (N m).
+        muscle_tau_ms: arm muscle activation time constant (ms).
+        substeps: RK4 steps of the arm per time step.
         eval_reps: evaluation trials per target (trained and held-out) and catch trials per
             trained target.
     """
