@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from . import __version__
@@ -19,6 +21,7 @@ from .train import CheckpointError
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it terminated
 PROGRESS_HELP = ("progress on stderr: a bar on a terminal, else one plain line every few "
                  "percent (a job's log); default: on unless stderr is /dev/null")
 
@@ -345,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, or a usage error already reported in one line
         return int(exit_.code or 0)
     logging.basicConfig(level=logging.WARNING, format="neurobias: %(message)s")
+    previous = _stop_on_sigterm()
     try:
         commands = {"train": _train, "plot": _plot, "export": _export, "info": _info,
                     "analyze": _analyze, "compare": _compare,
@@ -365,11 +369,40 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"neurobias: error: {where}{(err.strerror or str(err)).lower()}\n")
         return EXIT_USAGE
     except KeyboardInterrupt as err:
-        sys.stderr.write(f"neurobias: {_interrupted(args, err)}\n")
+        said = _interrupted(args, err)
+        if isinstance(err, Terminated):
+            said = said.replace(" interrupted", " terminated (SIGTERM)", 1)
+            sys.stderr.write(f"neurobias: {said}\n")
+            return EXIT_TERMINATED
+        sys.stderr.write(f"neurobias: {said}\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader of stdout went away (`neurobias info f | head`)
         sys.stderr.close()  # nothing more can be said; Python must not report the pipe either
         return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's time limit, a closed session) while a command ran:
+    handled like Ctrl-C, so that files are left whole and a sweep stops the runs it started."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _stop_on_sigterm():
+    """Turn SIGTERM into ``Terminated`` while a command runs (in the main thread, where the
+    default handler is set); returns the handler to restore, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        return None
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return previous
 
 
 def _interrupted(args, err: KeyboardInterrupt) -> str:

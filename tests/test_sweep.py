@@ -258,3 +258,43 @@ def test_more_seeds_add_runs_to_a_finished_sweep(tmp_path, capsys):
     assert main(cmd) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "holds a sweep of 2 seeds; give --seeds 2 or more" in err[0]
+
+
+def test_sigterm_stops_a_local_sweep_and_its_runs(tmp_path):
+    # kill (SIGTERM) is how a session, a script or a scheduler stops a command: the sweep
+    # stops the run it started instead of leaving it to train on alone
+    out = tmp_path / "sw"
+    cmd = [sys.executable, "-m", "neurobias.cli", "sweep", SINE, "--out", str(out),
+           "--grid", "circuit.n_units=16,24", "--jobs", "1", "--threads", "1", "--no-progress"]
+    for item in FAST[:-1] + ["train.steps=100000", "env.duration_ms=400.0"]:
+        cmd += ["--set", item]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("runs/*/checkpoint.pt")):
+            time.sleep(0.1)  # the first run is training
+        lock = next(out.glob("runs/*/running.pid"))
+        run_pid = int(lock.read_text().rsplit(":", 1)[1])
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, rest
+    assert rest.strip().splitlines()[-1] == (
+        "neurobias: sweep terminated (SIGTERM): the runs started here were stopped; finished "
+        "runs and checkpoints are kept; the same command continues the sweep")
+    deadline = time.time() + 30
+    while time.time() < deadline and _alive(run_pid):
+        time.sleep(0.1)
+    assert not _alive(run_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = Path(f"/proc/{pid}/stat")
+    return not (state.exists() and state.read_text().split()[2] == "Z")  # a zombie is gone

@@ -1,0 +1,12 @@
+#!/bin/bash
+# The width table of docs/multitask.md: bias-only, bias+readout and full training of the eight
+# tasks at N = 128 ... 2048, 3 seeds each, the three sweeps side by side (one run each at a
+# time, one torch thread each). Resumable: run it again and finished runs are kept.
+cd "$(dirname "$0")/../.."
+NB=${NB:-neurobias}
+GRID="--grid circuit.n_units=128,256,512,1024,2048 --seeds 3"
+ARGS=${ARGS:---jobs 1 --threads 1 --no-progress}
+$NB sweep tasks/multitask.toml --out data/width_table/bias $GRID $ARGS &
+$NB sweep tasks/multitask_readout.toml --out data/width_table/readout $GRID $ARGS &
+$NB sweep tasks/multitask_full.toml --out data/width_table/full $GRID $ARGS &
+wait
