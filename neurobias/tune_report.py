@@ -57,22 +57,31 @@ def _rows(study, out: Path, seeds: list[int]) -> list[dict[str, Any]]:
             "seconds": round(seconds, 2) if seconds is not None else None,
             "retry_of": t.user_attrs.get("retry_of"),
             "failure": t.user_attrs.get("failure"), "error": t.user_attrs.get("error"),
-            "runs": [str(p.relative_to(out)) for p in trial_dirs(out, t.number, seeds)],
+            "runs": [str(p.relative_to(out)) for p in trial_dirs(out, t.number, seeds)
+                     if p.is_dir()],
         })
     return rows
 
 
 def _importances(study) -> tuple[dict[str, float] | None, str | None]:
+    """Optuna's parameter importances over the completed trials, or None and why not."""
+    import warnings
+
     import optuna
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(complete) < 2:
         return None, "importances need at least 2 completed trials"
-    try:
-        values = optuna.importance.get_param_importances(study)
-    except (ValueError, RuntimeError) as err:  # e.g. every completed trial has the same value
-        return None, f"importances could not be computed: {str(err).splitlines()[0]}"
-    return {k: float(v) for k, v in values.items()}, None
+    if len({t.value for t in complete}) == 1:
+        return None, "importances: every completed trial has the same value"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            values = optuna.importance.get_param_importances(study)
+        except (ValueError, RuntimeError) as err:
+            return None, f"importances could not be computed: {str(err).splitlines()[0]}"
+    note = "; ".join(sorted({str(w.message) for w in caught})) or None
+    return {k: float(v) for k, v in values.items()}, note
 
 
 def write_report(out: Path, study, manifest: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
@@ -133,8 +142,8 @@ def report_text(report: Mapping[str, Any], n_seeds: int) -> str:
     if report["importances"]:
         lines.append("importances: " + ", ".join(f"{k} {v:.2f}"
                                                   for k, v in report["importances"].items()))
-    elif report["importances_note"]:
-        lines.append(report["importances_note"])
+    if report["importances_note"]:
+        lines.append(f"note: {report['importances_note']}")
     lines.append("best settings (paste into the spec):")
     lines.append(best["toml"])
     return "\n".join(lines)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import restore_sigint
 
 import neurobias as nb
 from neurobias.cli import main
@@ -190,6 +191,35 @@ def test_killed_study_resumes_without_repeating_finished_trials(tmp_path):
         "train.steps=150", "train.checkpoint_every=10", f"train.lr={lr!r}"])),
         tmp_path / "direct", progress=False)
     assert retry[0].value == pytest.approx(direct.summary["r2"], abs=1e-12)
+
+
+def test_ctrl_c_stops_a_local_study_in_its_own_words(tmp_path):
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "neurobias.cli", "tune", SINE, "--out", str(out),
+           "--space", "train.lr=1e-3:0.1:log", "--trials", "3", "--pruner", "none",
+           "--jobs", "1", "--threads", "1", "--progress"]
+    for item in FAST[:1] + ["train.steps=100000", "train.checkpoint_every=50",
+                            "env.duration_ms=400.0"]:
+        cmd += ["--set", item]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=restore_sigint, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        assert proc.stderr.readline().startswith("tune: 0/3 trials (0%)")
+        deadline = time.time() + 120
+        while time.time() < deadline and not (out / "trials" / "0000" / "checkpoint.pt").exists():
+            time.sleep(0.1)  # the first trial is training
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, rest
+    assert rest.strip().splitlines()[-1] == (
+        "neurobias: tune interrupted: finished trials are kept in the study's journal; the same "
+        "command resumes it (trials that were running are asked again)")
+    assert "Traceback" not in rest
+    assert [t.state.name for t in _study(out).trials] == ["RUNNING"]  # asked again next time
 
 
 def test_slurm_jobs_run_trials_against_the_shared_journal(tmp_path, monkeypatch):
