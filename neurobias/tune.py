@@ -101,6 +101,29 @@ def _storage(out: Path):
     return JournalStorage(JournalFileBackend(str(out / JOURNAL)))
 
 
+def _repair_journal(path: Path) -> bool:
+    """Cut a half-written last line (a writer killed mid-write) off the journal.
+
+    Done under the journal's own lock, which every writer holds while appending, so an
+    unfinished line found then belongs to a dead writer. Returns whether a line was cut.
+    """
+    from optuna.storages.journal import JournalFileSymlinkLock
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        with open(path, "rb+") as f:
+            data = f.read()
+            if data.endswith(b"\n"):
+                return False
+            f.truncate(data.rfind(b"\n") + 1)
+            return True
+    finally:
+        lock.release()
+
+
 def _pruner(name: str, startup: int):
     import optuna
 
@@ -125,14 +148,25 @@ def _sampler(seed: int, n_asked: int, startup: int):
                                       n_startup_trials=startup, constant_liar=True)
 
 
-def _open_study(out: Path, settings: Mapping[str, Any]):
+def _open_study(out: Path, settings: Mapping[str, Any] | None = None):
+    """The study in ``out`` (created when ``settings`` are given and it is new).
+
+    Raises:
+        ConfigError: the journal is damaged (a line in its middle does not read).
+    """
     import optuna
 
-    direction = settings["direction"]
-    return optuna.create_study(storage=_storage(out), study_name=STUDY_NAME,
-                               direction=direction, load_if_exists=True,
-                               sampler=_sampler(settings["sampler_seed"], 0, settings["startup"]),
-                               pruner=_pruner(settings["pruner"], settings["startup"]))
+    try:
+        if settings is None:
+            return optuna.load_study(study_name=STUDY_NAME, storage=_storage(out))
+        return optuna.create_study(
+            storage=_storage(out), study_name=STUDY_NAME, direction=settings["direction"],
+            load_if_exists=True,
+            sampler=_sampler(settings["sampler_seed"], 0, settings["startup"]),
+            pruner=_pruner(settings["pruner"], settings["startup"]))
+    except ValueError as err:  # json.JSONDecodeError, or optuna's "Invalid log format."
+        raise ConfigError(f"{str(out / JOURNAL)!r} is damaged ({err}): the study cannot be "
+                          "read") from None
 
 
 def _counts(trials) -> dict[str, int]:
@@ -357,6 +391,7 @@ def tune(spec: Mapping[str, Any], space: Mapping[str, Param] | Sequence[str], ou
     import optuna
 
     try:
+        _repair_journal(out / JOURNAL)
         study = _open_study(out, settings)
         result = TuneResult(out, retried=_reap(study, out))
         counts = _counts(study.get_trials(deepcopy=False))
@@ -539,7 +574,6 @@ def tune_report(out: str | Path) -> tuple[dict[str, Any], str]:
     import optuna
 
     try:
-        study = optuna.load_study(study_name=STUDY_NAME, storage=_storage(out))
-        return write_report(out, study, manifest)
+        return write_report(out, _open_study(out), manifest)
     finally:
         optuna.logging.set_verbosity(verbosity)

@@ -136,6 +136,17 @@ def test_search_finds_the_good_learning_rates_and_prunes_poor_trials(tmp_path, c
     again = tune(load_spec(SINE, FAST), space, out, trials=16, metric="r2", jobs=1, threads=1,
                  progress=False)
     assert again.submitted == [] and len(_study(out).trials) == 16
+    # a journal damaged in its middle is one line, exit 2
+    import shutil
+
+    shutil.copytree(out, tmp_path / "damaged", ignore=shutil.ignore_patterns("trials"))
+    lines = (tmp_path / "damaged" / "journal.log").read_bytes().split(b"\n")
+    lines[3] = lines[3][:20]
+    (tmp_path / "damaged" / "journal.log").write_bytes(b"\n".join(lines))
+    capsys.readouterr()
+    assert main(["tune-report", str(tmp_path / "damaged")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "journal.log' is damaged" in err
     # another space in the same folder is refused
     with pytest.raises(nb.ConfigError, match="holds a study of another spec"):
         tune(load_spec(SINE, FAST), ["train.lr=1e-3:1:log"], out, trials=16, metric="r2",
@@ -169,6 +180,8 @@ def test_killed_study_resumes_without_repeating_finished_trials(tmp_path):
     mtimes = {n: (out / "trials" / f"{n:04d}" / "summary.json").stat().st_mtime_ns
               for n in finished}
     assert (out / "trials" / f"{killed[0]:04d}" / "checkpoint.pt").exists()
+    with open(out / "journal.log", "ab") as f:  # as if a writer had died mid-line as well
+        f.write(b'{"op_code": 5, "worker_id": "dead", "trial_id": 1, "sta')
 
     rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
     assert rerun.returncode == 0, rerun.stderr
