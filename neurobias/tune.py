@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import statistics
 import time
@@ -69,7 +70,7 @@ class TuneResult:
         retried: numbers of the trials found killed (left RUNNING) and asked again.
         submitted: job ids of the workers this call started or submitted.
         errors: trial number -> one-line error of the trials that failed in this call.
-        report: the report dict (``tune_report``), None when no trial has finished yet.
+        report: the report dict (``tune_report``), None when the study has no trial yet.
     """
 
     path: Path
@@ -226,8 +227,8 @@ def _worker(out: str, settings: dict[str, Any], threads: int) -> int:
             errors = sum(1 for t in trials if t.state.name == "FAIL"
                          and t.user_attrs.get("failure") == "error")
             if errors >= max(3, settings["trials"]):
-                raise RuntimeError(f"{errors} trials failed with an error: stopped (see "
-                                   f"{out_path / 'trials.csv'} after tune-report)")
+                raise RuntimeError(f"{errors} trials failed with an error: stopped (their "
+                                   f"errors are in {out_path / 'trials.csv'})")
             study.sampler = _sampler(settings["sampler_seed"], len(trials), settings["startup"])
             trial = study.ask()
             trial.set_user_attr("worker", me)
@@ -409,7 +410,7 @@ def tune(spec: Mapping[str, Any], space: Mapping[str, Param] | Sequence[str], ou
             result.best = {"number": best.number, "value": best.value, "params": best.params}
     finally:
         optuna.logging.set_verbosity(verbosity)
-    if any(s in result.counts for s in FINISHED):
+    if result.counts:
         result.report, _ = tune_report(out)
     return result
 
@@ -472,6 +473,14 @@ def _check_metric(config, metric: str | None) -> str:
     return metric
 
 
+def _error_line(text: str) -> str:
+    """The exception line ("RuntimeError: ...") of a job's error text, which submitit ends
+    with the paths of the job's logs."""
+    lines = [ln.strip() for ln in text.strip().splitlines()]
+    found = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception): ", ln)]
+    return (found or lines or [""])[-1][:300]
+
+
 def _better(best: float | None, trial, direction: str) -> float | None:
     """The best value so far after ``trial`` (only completed trials count)."""
     if trial.state.name != "COMPLETE":
@@ -522,8 +531,7 @@ def _run_local(out, settings, study, result, left, jobs, threads, progress, poll
             try:
                 w.result()
             except Exception as err:  # noqa: BLE001 - a worker that stopped is reported
-                text = str(err).strip().splitlines()
-                result.errors[-1] = text[-1][:300] if text else type(err).__name__
+                result.errors[-1] = _error_line(str(err)) or type(err).__name__
     except KeyboardInterrupt:
         for w in workers:
             w.cancel(check=False)
