@@ -411,7 +411,7 @@ def _tune(args) -> int:
               + (", ".join(result.submitted) or "none needed")
               + f"; then `neurobias tune-report {result.path}`")
     if result.report is not None:
-        from .tune_report import report_text
+        from .tune.report import report_text
 
         print(report_text(result.report, args.seeds))
         print(Path(args.out) / "tune_report.json")

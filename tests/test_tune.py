@@ -267,7 +267,7 @@ def test_slurm_jobs_run_trials_against_the_shared_journal(tmp_path, monkeypatch)
     assert len(pickles) == 3
     for path in pickles:
         job = DelayedSubmission.load(path)
-        assert job.function.__name__ == "_worker" and job.args[0] == str(out)
+        assert job.function.__name__ == "run_worker" and job.args[0] == str(out)
         assert job.args[1]["trials"] == 20 and job.args[1]["space"] == ["train.lr=0.0001:1:log"]
         assert job.args[2] == 4  # threads: the job's cpus
     assert (out / "journal.log").exists() and not (out / "trials").exists()

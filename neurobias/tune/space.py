@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError, ExperimentConfig, apply_overrides, config_from_dict, parse_value
+from ..config import ConfigError, ExperimentConfig, apply_overrides, config_from_dict, parse_value
 
-__all__ = ["Param", "parse_space", "validate_space", "KINDS"]
+__all__ = ["Param", "parse_space", "validate_space", "to_text", "KINDS"]
 
 KINDS = ("float", "log", "int", "categorical")
 SYNTAX = "KEY=LO:HI, KEY=LO:HI:log, KEY=LO:HI:int or KEY=A,B,C, e.g. circuit.gain=1:3"
@@ -27,7 +27,7 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _text(value: Any) -> str:
+def to_text(value: Any) -> str:
     """A value as ``--set`` text that parses back to the same value."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -72,9 +72,9 @@ class Param:
     def text(self) -> str:
         """The ``--space`` string of this dimension."""
         if self.kind == "categorical":
-            return f"{self.key}=" + ",".join(_text(v) for v in self.choices)
+            return f"{self.key}=" + ",".join(to_text(v) for v in self.choices)
         suffix = "" if self.kind == "float" else f":{self.kind}"
-        return f"{self.key}={_text(self.low)}:{_text(self.high)}{suffix}"
+        return f"{self.key}={to_text(self.low)}:{to_text(self.high)}{suffix}"
 
 
 def _parse_one(item: str) -> Param:
@@ -95,7 +95,7 @@ def _parse_one(item: str) -> Param:
             if not (v is None or isinstance(v, (bool, int, float, str))):
                 raise ConfigError(f"--space {key}: the value {v!r} is invalid: a choice is a "
                                   "number, a string or true/false")
-        if len({_text(v) for v in choices}) < len(choices):
+        if len({to_text(v) for v in choices}) < len(choices):
             raise ConfigError(f"--space {item!r} lists a value twice: list each once")
         return Param(key, "categorical", choices=tuple(choices))
     parts = [p.strip() for p in text.split(":")]
@@ -151,7 +151,7 @@ def validate_space(spec: Mapping[str, Any], space: Mapping[str, Param]) -> Exper
     for param in space.values():
         for value in param.values_to_check():
             try:
-                config_from_dict(apply_overrides(spec, [f"{param.key}={_text(value)}"]))
+                config_from_dict(apply_overrides(spec, [f"{param.key}={to_text(value)}"]))
             except ConfigError as err:
                 message = str(err).replace("--set ", "--space ")
                 if param.kind in ("float", "log") and all(isinstance(v, int) for v in

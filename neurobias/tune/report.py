@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_path
-from .config import _override_path
-from .run import write_json_atomic
+from .._atomic import atomic_path
+from ..config import ConfigError, _override_path
+from ..run import write_json_atomic
+from .study import JOURNAL, MANIFEST, open_study, quiet_optuna, trial_dirs
 
-__all__ = ["write_report", "best_toml", "report_text"]
+__all__ = ["tune_report", "write_report", "best_toml", "report_text"]
 
 REPORT = "tune_report.json"
 TABLE = "trials.csv"
@@ -41,8 +42,6 @@ def best_toml(params: Mapping[str, Any]) -> str:
 
 
 def _rows(study, out: Path, seeds: list[int]) -> list[dict[str, Any]]:
-    from .tune import trial_dirs
-
     rows = []
     for t in study.get_trials(deepcopy=False):
         steps = sorted(t.intermediate_values)
@@ -86,7 +85,7 @@ def _importances(study) -> tuple[dict[str, float] | None, str | None]:
 
 def write_report(out: Path, study, manifest: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     """Write tune_report.json, trials.csv and figures/ for ``study``; return (report, text)."""
-    from .plot.tune import tune_figures
+    from ..plot.tune import tune_figures
 
     seeds = list(manifest["seeds"])
     metric, direction = manifest["metric"], manifest["direction"]
@@ -147,3 +146,26 @@ def report_text(report: Mapping[str, Any], n_seeds: int) -> str:
     lines.append("best settings (paste into the spec):")
     lines.append(best["toml"])
     return "\n".join(lines)
+
+
+def tune_report(out: str | Path) -> tuple[dict[str, Any], str]:
+    """Write a study's report: tune_report.json, trials.csv and figures/{history,importances}.png.
+
+    Returns:
+        (report dict, text: the counts, the best trial and its settings as TOML).
+
+    Raises:
+        ConfigError: ``out`` is not a study folder.
+    """
+    out = Path(out)
+    if not (out / MANIFEST).is_file() or not (out / JOURNAL).is_file():
+        raise ConfigError(f"{str(out)!r} is not a study folder: it has no {MANIFEST} and "
+                          f"{JOURNAL} (written by `neurobias tune`)")
+    manifest = json.loads((out / MANIFEST).read_text())
+    verbosity = quiet_optuna()
+    import optuna
+
+    try:
+        return write_report(out, open_study(out), manifest)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
