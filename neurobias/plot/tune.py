@@ -24,14 +24,32 @@ def history_figure(trials: Sequence[Mapping[str, Any]], metric: str, direction: 
     Returns:
         The matplotlib Figure.
     """
-    fig, ax = plt.subplots(figsize=(6, 3.8), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
     done = sorted((t for t in trials if t["state"] == "COMPLETE" and t["value"] is not None),
                   key=lambda t: t["number"])
     pruned = [t for t in trials if t["state"] == "PRUNED" and t.get("last_value") is not None]
-    if pruned:
-        ax.scatter([t["number"] for t in pruned], [t["last_value"] for t in pruned],
+    # the axis spans the completed values and as much again on either side; a pruned trial
+    # beyond that (a diverging start) is drawn at the edge as a triangle pointing out
+    values = [t["value"] for t in done]
+    lo, hi = (min(values), max(values)) if values else (None, None)
+    span = (hi - lo) or 1.0 if values else None
+    inside, below, above = [], [], []
+    for t in pruned:
+        v = t["last_value"]
+        if values and v < lo - span:
+            below.append(t["number"])
+        elif values and v > hi + span:
+            above.append(t["number"])
+        else:
+            inside.append(t)
+    if inside:
+        ax.scatter([t["number"] for t in inside], [t["last_value"] for t in inside],
                    marker="x", color="0.55", label="pruned (value at its last evaluation)",
                    zorder=2)
+    if below or above:
+        ax.scatter(below, [lo - span] * len(below), marker="v", color="0.55", zorder=2,
+                   label="pruned, beyond the axis")
+        ax.scatter(above, [hi + span] * len(above), marker="^", color="0.55", zorder=2)
     if done:
         xs = [t["number"] for t in done]
         ys = [t["value"] for t in done]
@@ -52,8 +70,8 @@ def history_figure(trials: Sequence[Mapping[str, Any]], metric: str, direction: 
         title += f", {n_failed} failed (not shown)"
     ax.set_title(f"optimisation history ({direction}): {title}", fontsize=9)
     ax.xaxis.get_major_locator().set_params(integer=True)
-    if done or pruned:
-        ax.legend(fontsize=8)
+    if done or pruned:  # beside the axes: points may be anywhere
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 

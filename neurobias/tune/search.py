@@ -83,8 +83,20 @@ def _reap(study, out: Path) -> list[int]:
     A worker on this machine is dead when its process is gone; one on another machine when its
     SLURM job is no longer pending or running. Returns the numbers of the trials reaped.
     """
+    from optuna.storages.journal import JournalFileOpenLock
     from optuna.trial import TrialState
 
+    # workers ask and sign their trials under this lock: a RUNNING trial found unsigned while
+    # holding it was left by a worker that died in between
+    lock = JournalFileOpenLock(str(out / "ask"))
+    lock.acquire()
+    try:
+        return _reap_locked(study, out, TrialState)
+    finally:
+        lock.release()
+
+
+def _reap_locked(study, out: Path, TrialState) -> list[int]:  # noqa: N803 - the enum
     reaped = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker")

@@ -33,10 +33,11 @@ def run_worker(out: str, settings: dict[str, Any], threads: int) -> int:
     study = open_study(out_path, settings)
     lock = JournalFileOpenLock(str(out_path / "ask"))
     me = f"{socket.gethostname()}:{os.getpid()}"
-    try:
+    try:  # a SLURM job's id tells a later call whether the job (so the trial) still runs
         from submitit import JobEnvironment
 
-        job_id = JobEnvironment().job_id
+        env = JobEnvironment()
+        job_id = env.job_id if env.cluster == "slurm" else None
     except RuntimeError:  # not inside a submitit job
         job_id = None
     n_run = 0
