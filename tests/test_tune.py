@@ -34,38 +34,6 @@ def _study(out):
                                      str(Path(out) / "journal.log"))))
 
 
-class _Stop(Exception):
-    pass
-
-
-def test_fit_calls_on_eval_at_each_periodic_evaluation_and_it_can_stop_training(tmp_path):
-    cfg = config_from_dict(load_spec(SINE, FAST + ["train.steps=15", "train.eval_every=5",
-                                                   "train.checkpoint_every=5"]))
-    seen = []
-    run = nb.train_run(cfg, tmp_path / "a", progress=False,
-                       on_eval=lambda step, m: seen.append((step, dict(m))))
-    # evaluations at steps 5 and 10; the final one (step 15) is the summary, not a callback
-    assert [s for s, _ in seen] == [5, 10]
-    assert [m for _, m in seen] == [{k: v for k, v in e.items() if k != "step"}
-                                    for e in run.history.evals[:2]]
-
-    def stop(step, metrics):
-        if step == 10:
-            raise _Stop
-
-    with pytest.raises(_Stop):
-        nb.train_run(cfg, tmp_path / "b", progress=False, on_eval=stop)
-    # stopped right after the evaluation at step 10: the checkpoint of step 5 is the last one
-    state = torch_load(tmp_path / "b" / "checkpoint.pt")
-    assert state["step"] == 5 and not (tmp_path / "b" / "summary.json").exists()
-
-
-def torch_load(path):
-    from neurobias.train import load_checkpoint
-
-    return load_checkpoint(path)
-
-
 def test_search_finds_the_good_learning_rates_and_prunes_poor_trials(tmp_path, capsys):
     """Adam moves each tonic input by at most about lr per step, so in 40 steps lr <= 1e-4
     cannot fit the sine (R^2 of the untrained circuit, < 0); lr near 1e-2..1e-1 fits it."""
