@@ -1,6 +1,6 @@
 """Recipe search: Optuna's TPE sampler over settings of a spec, one run folder per trial.
 
-A study lives in one folder ``OUT``::
+A study lives in one folder ``OUT``:
 
     tune.json          spec, search space, seeds, metric, direction and their hash; the
                        worker jobs submitted (written atomically)

@@ -1,6 +1,6 @@
 """The search space of ``neurobias tune``: ``--space`` strings parsed and checked against a spec.
 
-Syntax (values are read like ``--set`` values, ``neurobias.config.parse_value``)::
+Syntax (values are read like ``--set`` values, ``neurobias.config.parse_value``):
 
     key=lo:hi        a number drawn uniformly in [lo, hi]
     key=lo:hi:log    a number drawn log-uniformly in [lo, hi] (lo > 0)
@@ -41,7 +41,8 @@ class Param:
     Attributes:
         key: the setting, as a ``--set`` key ("circuit.gain").
         kind: "float" (uniform), "log" (log-uniform), "int" (integers) or "categorical".
-        low, high: the range's ends, included (not for categorical).
+        low: the range's low end, included (not for categorical).
+        high: the range's high end, included (not for categorical).
         choices: the values of a categorical dimension.
     """
 
