@@ -18,11 +18,13 @@ from .config import (
 from .run import load_run, train_run
 from .sweep import sweep, sweep_report
 from .train import History, fit
+from .tune import tune, tune_report
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RateRNN", "Rollout", "CircuitConfig", "TrainConfig", "EnvConfig", "ExperimentConfig",
     "ConfigError", "load_config", "fit", "History", "train_run", "load_run", "envs",
-    "connectivity", "analysis", "io", "sweep", "sweep_report", "compare", "__version__",
+    "connectivity", "analysis", "io", "sweep", "sweep_report", "tune", "tune_report", "compare",
+    "__version__",
 ]

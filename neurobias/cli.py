@@ -132,7 +132,50 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--metric", help="metric to summarise and plot (accuracy_mean or r2)")
     r.add_argument("--x", help="grid key on the x axis (the first grid key)")
     r.add_argument("--by", help="grid key that splits the lines (the second grid key)")
+
+    u = sub.add_parser("tune", help="search settings with Optuna (TPE, pruning), resumably")
+    u.add_argument("config", help="experiment spec, e.g. tasks/multitask.toml")
+    u.add_argument("--space", action="append", default=[], metavar="KEY=LO:HI[:log|:int]",
+                   help="a setting to search: KEY=LO:HI (uniform), KEY=LO:HI:log, KEY=LO:HI:int "
+                   "or KEY=A,B,C (repeatable)")
+    u.add_argument("--trials", type=int, required=True,
+                   help="trials to finish (completed or pruned), over every call")
+    u.add_argument("--metric", help="summary.json metric to optimise, mean over seeds "
+                   "(default: accuracy_mean or r2)")
+    u.add_argument("--minimize", action="store_true", help="minimise the metric (default: "
+                   "maximise)")
+    u.add_argument("--seeds", type=int, default=1, help="runs (seeds) per trial (1)")
+    u.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
+                   help="stop poor trials early from their evaluations during training "
+                   "(median)")
+    u.add_argument("--sampler-seed", type=int, default=0, help="seed of the TPE sampler (0)")
+    u.add_argument("--startup", type=int, help="random trials before TPE (default: a third "
+                   "of --trials, 2 to 10)")
+    u.add_argument("--out", required=True, help="study folder; the same folder resumes it")
+    u.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting of every trial")
+    u.add_argument("--executor", choices=["local", "slurm"], default="local")
+    u.add_argument("--jobs", type=int, help="workers at once (local default: cores / threads; "
+                   "slurm default: min(trials, 4) jobs)")
+    u.add_argument("--threads", type=int, help="torch threads per worker (as in sweep)")
+    _slurm_options(u, "per worker job; a job runs trials until the study is done")
+    u.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help=PROGRESS_HELP)
+
+    v = sub.add_parser("tune-report", help="rewrite a study's report, table and figures")
+    v.add_argument("tune_dir", help="a folder written by `neurobias tune`")
     return p
+
+
+def _slurm_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--slurm-partition", help="SLURM partition")
+    p.add_argument("--slurm-time", default="60", help=f"time limit {what}: minutes or "
+                   "[D-]HH:MM:SS (60)")
+    p.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per job (0)")
+    p.add_argument("--slurm-cpus", type=int, default=2, help="CPUs per job (2)")
+    p.add_argument("--slurm-mem-gb", type=float, help="memory per job (GB)")
+    p.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
+                   help="a shell line run before each job, e.g. 'source ~/venv/bin/activate'")
 
 
 def _check_device(device: str | None, setting: str) -> None:
@@ -341,6 +384,56 @@ def _sweep_report(args) -> int:
     return 0
 
 
+def _tune(args) -> int:
+    from .config import load_spec
+    from .sweep import parse_time_min
+    from .tune import parse_space, tune
+
+    _check_folder(args.out, "--out")
+    spec = load_spec(args.config, args.overrides)
+    space = parse_space(args.space)
+    if args.executor == "local":  # runs here: this machine must have the device they ask for
+        device = spec.get("train", {}).get("device")
+        devices = [device] + list(getattr(space.get("train.device"), "choices", ()))
+        for device in devices:
+            if device is not None:
+                _check_device(str(device), "train.device")
+    slurm = {"partition": args.slurm_partition, "time_min": parse_time_min(args.slurm_time),
+             "gpus": args.slurm_gpus, "cpus": args.slurm_cpus, "mem_gb": args.slurm_mem_gb,
+             "setup": args.slurm_setup}
+    result = tune(spec, space, args.out, trials=args.trials, metric=args.metric,
+                  direction="minimize" if args.minimize else "maximize", seeds=args.seeds,
+                  pruner=args.pruner, sampler_seed=args.sampler_seed, startup=args.startup,
+                  executor=args.executor, jobs=args.jobs, threads=args.threads, slurm=slurm,
+                  progress=args.progress)
+    if result.retried:
+        print("retried (their workers had stopped): trials "
+              + ", ".join(str(n) for n in result.retried))
+    if args.executor == "slurm":
+        print(f"submitted {len(result.submitted)} worker jobs to {result.path}: "
+              + (", ".join(result.submitted) or "none needed")
+              + f"; then `neurobias tune-report {result.path}`")
+    if result.report is not None:
+        from .tune.report import report_text
+
+        print(report_text(result.report, args.seeds))
+        print(Path(args.out) / "tune_report.json")
+    for number, error in sorted(result.errors.items()):
+        where = f"trial {number}" if number >= 0 else "a worker"
+        print(f"failed: {where}: {error}", file=sys.stderr)
+    done = sum(result.counts.get(s, 0) for s in ("COMPLETE", "PRUNED"))
+    return 1 if args.executor == "local" and done < args.trials else 0
+
+
+def _tune_report(args) -> int:
+    from .tune import tune_report
+
+    _, text = tune_report(args.tune_dir)
+    print(text)
+    print(Path(args.tune_dir) / "tune_report.json")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `neurobias` console script; returns the exit code."""
     try:
@@ -352,7 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         commands = {"train": _train, "plot": _plot, "export": _export, "info": _info,
                     "analyze": _analyze, "compare": _compare,
-                    "sweep": _sweep, "sweep-report": _sweep_report}
+                    "sweep": _sweep, "sweep-report": _sweep_report,
+                    "tune": _tune, "tune-report": _tune_report}
         return commands[args.command](args)
     except (ConfigError, CheckpointError, RunFileError, RecordingError) as err:
         sys.stderr.write(f"neurobias: error: {err}\n")
@@ -434,6 +528,12 @@ def _interrupted(args, err: KeyboardInterrupt) -> str:
                     "(see manifest.json); the same command submits the rest")
         return ("sweep interrupted: the runs started here were stopped; finished runs and "
                 "checkpoints are kept; the same command continues the sweep")
+    if args.command == "tune":
+        if args.executor == "slurm":
+            return ("tune interrupted: worker jobs already submitted keep running on the "
+                    "cluster; the same command submits the rest")
+        return ("tune interrupted: finished trials are kept in the study's journal; the same "
+                "command resumes it (trials that were running are asked again)")
     return f"{args.command} interrupted"
 
 

@@ -13,6 +13,7 @@ Every file is written to a temporary name and renamed when complete.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ class Run:
 
 def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False,
               force: bool = False, progress: bool | None = None,
-              device: str | None = None) -> Run:
+              device: str | None = None,
+              on_eval: Callable[[int, dict[str, float]], None] | None = None) -> Run:
     """Train the experiment ``config`` into ``out_dir`` and write its files.
 
     Args:
@@ -59,6 +61,8 @@ def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = F
         progress: report training progress on stderr (``neurobias.progress``): a bar on a
             terminal or in Jupyter, else plain lines; False: nothing; None: auto.
         device: overrides ``config.train.device``.
+        on_eval: passed to ``fit``: called after each periodic evaluation; an exception it
+            raises stops training (no history.json or summary.json is written then).
 
     Raises:
         ConfigError: ``out_dir`` holds a run and neither ``resume`` nor ``force`` was given, or
@@ -91,7 +95,7 @@ def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = F
     if not continuing:
         write_json_atomic(config.to_dict(), saved_cfg)
     history = fit(net, env, config.train, out_dir=out, resume=resume, progress=progress,
-                  device=device)
+                  device=device, on_eval=on_eval)
     if continuing:  # written only once fit has accepted the settings
         write_json_atomic(config.to_dict(), saved_cfg)
     summary = run_summary(history, net)

@@ -10,6 +10,7 @@ import math
 import pickle
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
         out_dir: str | Path | None = None, resume: bool = False, progress: bool | None = None,
-        device: str | torch.device | None = None) -> History:
+        device: str | torch.device | None = None,
+        on_eval: Callable[[int, dict[str, float]], None] | None = None) -> History:
     """Train ``net`` in ``env``: Adam on the tensors the circuit's mode makes trainable.
 
     Trials and noise come from two generators derived from ``config.seed`` (default: the
@@ -196,6 +198,10 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
             the latest evaluation; False: nothing; None (default): on unless stderr is
             missing or /dev/null.
         device: "cpu", "cuda" or "auto"; default ``config.device``.
+        on_eval: called as ``on_eval(step, metrics)`` after each periodic evaluation (every
+            ``eval_every`` steps before the last; not for the final evaluation), with the
+            env's metrics by name. An exception it raises stops training and propagates
+            (a recipe search prunes a trial this way); checkpoints already written are kept.
 
     Returns:
         History. If the loss or the gradient becomes non-finite, training stops, the
@@ -297,6 +303,8 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
             if at_eval:
                 history.evals.append({"step": step, **_evaluate(net, env, seed)})
                 bar.set(eval=_headline(history.evals[-1]))
+                if on_eval is not None:
+                    on_eval(step, {k: v for k, v in history.evals[-1].items() if k != "step"})
             if at_ckpt:
                 history.seconds = seconds0 + time.perf_counter() - t0
                 good = _state(net, opt, sched, gens, history, step, settings)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -144,3 +146,31 @@ def test_a_refused_resume_leaves_the_run_folder_as_it_was(tmp_path):
     with pytest.raises(nb.train.CheckpointError, match="was made with train.lr=0.01"):
         nb.train_run(config_from_dict(spec), tmp_path, resume=True, progress=False)
     assert (tmp_path / "config.json").read_text() == before
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_fit_calls_on_eval_at_each_periodic_evaluation_and_it_can_stop_training(tmp_path):
+    cfg = nb.TrainConfig(steps=15, batch_size=1, lr=1e-2, eval_every=5, checkpoint_every=5)
+    seen = []
+    history = nb.fit(small(), ENV, cfg, progress=False,
+                     on_eval=lambda step, m: seen.append((step, dict(m))))
+    # evaluations at steps 5 and 10; the final one (step 15) is history.final, not a callback
+    assert [s for s, _ in seen] == [5, 10]
+    assert [m for _, m in seen] == [{k: v for k, v in e.items() if k != "step"}
+                                    for e in history.evals[:2]]
+    assert history.evals[-1]["step"] == 15 and len(history.evals) == 3
+
+    def stop(step, metrics):
+        if step == 10:
+            raise _Stop
+
+    with pytest.raises(_Stop):  # through train_run as well: no summary is written
+        nb.train_run(nb.load_config(Path(__file__).parents[1] / "tasks" / "sine.toml", [
+            "circuit.n_units=24", "env.duration_ms=400.0", "train.steps=15", "train.eval_every=5",
+            "train.checkpoint_every=5"]), tmp_path / "b", progress=False, on_eval=stop)
+    # stopped right after the evaluation at step 10: the checkpoint of step 5 is the last one
+    assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == 5
+    assert not (tmp_path / "b" / "summary.json").exists()

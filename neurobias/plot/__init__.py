@@ -5,6 +5,7 @@ save a run's PNGs into a folder and return their paths.
 ``reaching``   center-out trajectories, speed profiles, reaching learning curve
 ``analysis``   task variance, clusters, lesions, fixed points, dimensionality
 ``fitting``    circuits fitted to recordings: PSTHs, per-neuron R^2, current decomposition
+``tune``       recipe search: optimisation history, parameter importances
 """
 
 from .analysis import analysis_figures
