@@ -2,7 +2,8 @@
 
 Each runs in a fresh interpreter with ``NEUROBIAS_TUTORIAL_FAST=1`` (its small settings), the
 Agg backend and one thread, from an empty folder, and must end with the numbers it prints
-above floors measured on those settings (with margin).
+above floors measured on those settings (with margin). One runs as a notebook in a Jupyter
+kernel, where every ``plt.show()`` must leave an inline image.
 """
 
 from __future__ import annotations
@@ -107,3 +108,28 @@ def test_tutorial_runs_as_a_script(name, tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     CHECKS[name](res.stdout)
     assert list(cwd.iterdir()) == []  # nothing written into the working folder
+
+
+def test_a_tutorial_run_as_a_notebook_shows_its_figures_inline(tmp_path, monkeypatch):
+    """In a Jupyter kernel (no MPLBACKEND: the inline backend), each figure cell shows its
+    figure; importing neurobias.plot used to switch the backend to Agg, and none showed."""
+    jupytext = pytest.importorskip("jupytext")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    nb = jupytext.read(TUTORIALS / "01_first_circuit.py")
+    # the kernel starts with this process's environment
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    for key, value in {"NEUROBIAS_TUTORIAL_FAST": "1", "OMP_NUM_THREADS": "1",
+                       "TMPDIR": str(tmp_path),
+                       "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "examples")])
+                       }.items():
+        monkeypatch.setenv(key, value)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        images = [o for o in cell.outputs if o.get("output_type") == "display_data"
+                  and "image/png" in o.get("data", {})]
+        assert len(images) == cell.source.count("plt.show()"), cell.source[:200]
+    assert sum(c.source.count("plt.show()") for c in nb.cells if c.cell_type == "code") == 5
