@@ -147,10 +147,13 @@ fig = plot.outputs_vs_targets(after.outputs, batch.targets, dt_ms=20.0,
 plt.show()
 
 # %% [markdown]
-# The learned tonic inputs, against their random initial values, and the rates of a few
-# units: the biases decide which units are active (a relu unit with a strongly negative
-# tonic input stays silent) and, through the fixed recurrent weights, how the active ones
-# move together.
+# The learned tonic inputs, against their random initial values, and what the active units
+# do: the biases decide which units are active (a relu unit whose tonic input keeps it
+# below threshold stays silent) and, through the fixed recurrent weights, how the active
+# ones move together. The right panel shows each active unit's rate change per step, units
+# sorted by when they rise fastest: units are recruited one after another over the whole
+# second, so the circuit passes through a sequence of different sets of active units, and
+# the fixed readout of that sequence is the sine.
 
 # %%
 b0 = biases_before[0].numpy()
@@ -168,11 +171,15 @@ axes[1].scatter(b0, b1, s=4, c=np.where(active, "tab:blue", "0.7"))
 axes[1].set_xlabel("initial b")
 axes[1].set_ylabel("learned b")
 axes[1].set_title(f"{active.sum()} of {len(b1)} units active (blue)", fontsize=9)
-for k in np.argsort(rates.std(0))[-6:]:
-    axes[2].plot(t_ms, rates[:, k], lw=1)
+wiggle = rates[1:] - rates[:-1]  # (time - 1, unit): how each active unit's rate changes
+wiggle = wiggle[:, active] / np.abs(wiggle[:, active]).max(0).clip(1e-12)
+order = np.argsort(np.argmax(wiggle, 0))  # units by the time their rate rises fastest
+im = axes[2].imshow(wiggle[:, order].T, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1,
+                    extent=(t_ms[0], t_ms[-1], active.sum(), 0), interpolation="nearest")
 axes[2].set_xlabel("time (ms)")
-axes[2].set_ylabel("rate")
-axes[2].set_title("the six units whose rates vary most", fontsize=9)
+axes[2].set_ylabel("active units (sorted)")
+axes[2].set_title("rate change per step, each unit scaled to its largest", fontsize=9)
+fig.colorbar(im, ax=axes[2], shrink=0.8)
 plt.show()
 
 # %% [markdown]

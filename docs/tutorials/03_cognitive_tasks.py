@@ -159,9 +159,9 @@ plt.show()
 # %% [markdown]
 # ## Tonic input against selectivity
 #
-# Williams et al. (2025, Fig. 1C) found that a unit's learned bias in a task predicts how
-# much it varies in that task: a higher tonic input lifts a relu unit above threshold, into
-# the task's working population. Per task, the Spearman rho over units between b[c, :] and
+# Williams et al. (2025, Fig. 1C) relate a unit's learned bias in a task to how much it
+# varies in that task: a higher tonic input lifts a relu unit above threshold, into the
+# task's working population. Per task, the Spearman rho over units between b[c, :] and
 # TV[:, c]; per cluster, the mean per-unit rho over tasks, against a null that pairs each
 # unit's biases with another unit's task variances.
 
@@ -193,8 +193,9 @@ plt.show()
 # fixation-period value? `find_fixed_points` minimises q(x) = ½‖τF(x)‖² from states the
 # circuit visits in that task's trials, polishes candidates with Newton steps and returns
 # each point with its Jacobian eigenvalues. Points with q below `slow_tol` that are not
-# exact fixed points are kept as *slow points*. Changing the tonic input moves these points,
-# which is how a tonic input selects a computation.
+# exact fixed points are kept as *slow points*. The points move with the task's tonic input:
+# changing b[c] moves the dynamics, the paper's account of how a tonic input selects a
+# computation.
 
 # %%
 states = roll.states.double()

@@ -126,7 +126,7 @@ plt.show()
 
 # %% [markdown]
 # The same trial as above, now with the trained circuit: the hand waits for the go cue,
-# then moves to the target (x = 1 radius) and stops.
+# then moves to the target (x = 1 radius) and settles near it.
 
 # %%
 with torch.no_grad():
