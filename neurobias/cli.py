@@ -441,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, or a usage error already reported in one line
         return int(exit_.code or 0)
     logging.basicConfig(level=logging.WARNING, format="neurobias: %(message)s")
+    if args.command in ("plot", "analyze", "compare", "sweep-report", "tune", "tune-report"):
+        import matplotlib
+
+        matplotlib.use("Agg")  # figures go to files; no display is needed or used
     previous = _stop_on_sigterm()
     try:
         commands = {"train": _train, "plot": _plot, "export": _export, "info": _info,

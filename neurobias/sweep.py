@@ -533,12 +533,10 @@ def _order(value: Any) -> tuple:
 
 
 def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Path:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
+    fig = Figure(figsize=(5, 3.5), layout="constrained")
+    ax = fig.subplots()
     series: dict[Any, dict[Any, list[float]]] = {}
     for r in rows:
         series.setdefault(r[by] if by else None, {}).setdefault(r[x], []).append(float(r[metric]))
@@ -562,5 +560,4 @@ def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Pat
         ax.legend(fontsize=8)
     out = path / f"report_{metric.replace('/', '_')}.png"
     fig.savefig(out, dpi=120)
-    plt.close(fig)
     return out

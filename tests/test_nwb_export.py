@@ -221,3 +221,30 @@ def test_a_failure_mid_export_leaves_the_previous_file(lorenz, tmp_path, monkeyp
         export_nwb(lorenz, tmp_path / "new.nwb", n_trials=6, chunk_trials=3, progress=False)
     assert not (tmp_path / "new.nwb").exists()
     assert list(tmp_path.glob(".*.tmp-*")) == []
+
+
+def test_a_circuit_without_inputs_exports_to_nwb(tmp_path):
+    """A recording without inputs gives a circuit with 0 input channels: no stimulus series,
+    and the rest as in the HDF5 export (the export used to fail on the missing series)."""
+    from pynwb import NWBHDF5IO
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rec.npz", activity=rng.random((8, 10, 3)).astype(np.float32),
+             condition=np.repeat(["a", "b"], 4), dt_ms=20.0)
+    cfg = config_from_dict({"name": "no_inputs", "seed": 0, "circuit": {"n_units": 8},
+                            "env": {"kind": "recording", "path": str(tmp_path / "rec.npz"),
+                                    "heldout_trials": 0.25},
+                            "train": {"steps": 2, "batch_size": 4, "eval_every": 0}})
+    run = nb.train_run(cfg, tmp_path / "run", progress=False)
+    assert run.net.config.n_inputs == 0
+    h5 = export(run, tmp_path / "r.h5", n_trials=4, progress=False)
+    path = export_nwb(run, tmp_path / "r.nwb", n_trials=4, progress=False)
+    assert _inspect(path) == []
+    back = load(h5)
+    with NWBHDF5IO(str(path), "r") as io:
+        f = io.read()
+        assert "inputs" not in f.stimulus
+        np.testing.assert_array_equal(f.processing["misc"]["rates"].data[:],
+                                      back.activity().reshape(-1, 8))
+        np.testing.assert_array_equal(f.processing["misc"]["targets"].data[:],
+                                      back.trials["targets"].reshape(-1, 3))

@@ -12,7 +12,7 @@ laid out as NWB expects (docs/hdf5.md, "NWB"):
   ``W_rec`` row, ``W_in`` row, the tonic input of each context, ``x0``, mask scores),
   ``circuit_readout`` (one row per output) and ``provenance`` (key, JSON value: config,
   versions, summary, channel names, the training history's end);
-- ``stimulus/inputs``: the circuit's inputs u;
+- ``stimulus/inputs``: the circuit's inputs u (absent when it has no input channels);
 - reaching only, ``processing/behavior``: ``Position/hand_position`` (SpatialSeries, cm) and
   ``BehavioralTimeSeries/hand_velocity`` (cm/s);
 - the trials table: start and stop times, ``context`` and ``context_name``, and every trial
@@ -146,6 +146,8 @@ def export_nwb(run, path: str | Path, *, n_trials: int = 256, dtype: str = "floa
                     if states:
                         values["states"] = roll.states
                     for name, value in values.items():
+                        if value.shape[-1] == 0:  # no channels (a circuit without inputs)
+                            continue  # and no series in the file
                         ds = dsets[name]
                         block = value.transpose(0, 1).to(
                             "cpu", getattr(torch, series_dtype.get(name, "float32"))).numpy()

@@ -1,15 +1,17 @@
-"""Shared matplotlib setup of the figure modules: the Agg backend, array conversion, saving."""
+"""Shared helpers of the figure modules: pyplot, array conversion, saving.
+
+The library never selects a matplotlib backend: in Jupyter the figures it returns show inline,
+and a script keeps whatever backend it chose. The command line selects Agg itself (it only
+saves files).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
 __all__ = ["plt", "_np", "_save"]
 
