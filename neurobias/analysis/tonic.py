@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from .variance import as_array, check_finite
 
@@ -26,6 +25,8 @@ __all__ = ["BiasVariance", "bias_variance_correlation", "spearman"]
 
 
 def _ranks(x: np.ndarray, axis: int) -> np.ndarray:
+    from scipy import stats  # imported when used: scipy.stats takes most of a second
+
     return stats.rankdata(x, axis=axis)
 
 
@@ -45,6 +46,8 @@ def spearman(x, y) -> tuple[float, float]:
     if x.shape != y.shape or len(x) < 3:
         raise ValueError(f"spearman needs two samples of the same length >= 3, got {x.shape} "
                          f"and {y.shape}")
+    from scipy import stats
+
     res = stats.spearmanr(x, y)
     return float(res.statistic), float(res.pvalue)
 
