@@ -24,7 +24,15 @@ from ._atomic import write_json_atomic
 from .circuit import RateRNN
 from .config import ConfigError, ExperimentConfig, config_from_dict
 from .envs.batch import Env
-from .train import CHECKPOINT, History, fit, load_checkpoint, resolve_device, run_summary
+from .train import (
+    CHECKPOINT,
+    History,
+    check_sample,
+    fit,
+    load_checkpoint,
+    resolve_device,
+    run_summary,
+)
 
 __all__ = ["build", "train_run", "load_run", "Run", "write_json_atomic"]
 
@@ -86,6 +94,7 @@ def train_run(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = F
     # everything that can refuse the settings does so before anything is written
     net, env = build(config)
     env.check_circuit(net)
+    check_sample(env, net)
     resolve_device(device if device is not None else config.train.device)
     out.mkdir(parents=True, exist_ok=True)
     if force and not resume:

@@ -175,3 +175,27 @@ def test_wrong_trial_shapes_are_refused_before_training(what, message, tmp_path)
     assert str(err.value).startswith(message), str(err.value)
     assert "\n" not in str(err.value)
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_a_spec_naming_an_env_with_wrong_shapes_is_one_line_exit_2(tmp_path, capsys,
+                                                                   monkeypatch):
+    (tmp_path / "badlab.py").write_text(
+        "import torch\n"
+        "from neurobias.envs import Env, TrialBatch\n\n"
+        "class Wide(Env):\n"
+        "    n_inputs, n_outputs = 1, 1\n\n"
+        "    def __init__(self, dt_ms: float = 20.0):\n"
+        "        self.dt_ms = dt_ms\n\n"
+        "    def sample(self, batch_size, generator):\n"
+        "        x = torch.zeros(10, batch_size, 3)  # three inputs, not one\n"
+        "        y = torch.zeros(10, batch_size, 1)\n"
+        "        return TrialBatch(x, y, torch.ones_like(y),\n"
+        "                          torch.zeros(batch_size, dtype=torch.long))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[circuit]\nn_units = 8\n[env]\nkind = "badlab:Wide"\n')
+    assert main(["train", str(spec), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["neurobias: error: env Wide: sample(2) returned inputs of shape (10, 2, 3): "
+                   "expected (T, 2, 1), (time, trial, circuit.n_inputs)"]
+    assert not (tmp_path / "run").exists()  # nothing written
