@@ -1,17 +1,20 @@
 """HDF5 export: write throughput against numpy.save in the same process, and peak memory.
 
 1. Throughput. One activity array of the large case's shape at a smaller scale (default 400
-   trials x 200 steps x 1024 units, float32, 328 MB) is written three ways, alternating, three
-   rounds, median time: ``numpy.save`` of the array already in (trial, time, unit) order (the
-   baseline), and the export's own writer (``create_activity_dataset`` + ``write_activity``,
-   from the library's (time, trial, unit) tensor, in the export's chunks) with compression off,
-   gzip and lzf. Every file is fsynced before the clock stops. Target: >= 0.5x numpy's speed
-   with compression off.
+   trials x 200 steps x 1024 units, float32, 328 MB) is written four ways: ``numpy.save`` of the
+   array already in (trial, time, unit) order (the baseline), and the export's own writer
+   (``create_activity_dataset`` + ``write_activity``, from the library's (time, trial, unit)
+   tensor, in the export's chunks) with compression off, gzip and lzf. Each round writes all four
+   in a freshly shuffled order (so no writer always follows another's page-cache flush); every
+   file is fsynced before the clock stops and deleted after. The table gives each writer's
+   min, median and spread ((max - min) / median) over rounds, and the ratio of medians against
+   numpy.save with the min-to-max range of the per-round ratios.
 2. Peak memory. A whole ``neurobias.io.export`` (simulation included) of a 2048-unit circuit at
    two export sizes, each in a fresh process; the peak resident memory must not grow with the
    export size and stays under 2 GB.
 
-    python benchmarks/export.py [--trials 400] [--steps 200] [--units 1024] [--json out.json]
+    python benchmarks/export.py [--trials 400] [--steps 200] [--units 1024] [--rounds 5]
+                                [--json data/bench_export_cpu.json]
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -72,28 +76,48 @@ def throughput(args) -> dict:
     arr_tbn = torch.relu(torch.randn(args.steps, args.trials, args.units, generator=gen))
     arr_btn = arr_tbn.transpose(0, 1).contiguous().numpy()
     nbytes = arr_btn.nbytes
-    times = {"numpy": [], "none": [], "gzip": [], "lzf": []}
+    writers = ("numpy", "none", "gzip", "lzf")
+    times: dict[str, list[float]] = {k: [] for k in writers}
+    orders = []
     sizes = {}
+    rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(dir=args.tmp) as d:
         folder = Path(d)
         for _ in range(args.rounds):
-            times["numpy"].append(time_numpy(arr_btn, folder))
-            for comp in ("none", "gzip", "lzf"):
-                dt, size = time_h5(arr_tbn, folder, comp)
-                times[comp].append(dt)
-                sizes[comp] = size
-    med = {k: statistics.median(v) for k, v in times.items()}
-    out = {"shape": [args.trials, args.steps, args.units], "mb": nbytes / 1e6,
-           "numpy_mb_s": nbytes / 1e6 / med["numpy"]}
-    print(f"activity {args.trials} x {args.steps} x {args.units} float32 = {nbytes / 1e6:.0f} MB")
-    print(f"  numpy.save            {nbytes / 1e6 / med['numpy']:8.0f} MB/s")
-    for comp in ("none", "gzip", "lzf"):
-        ratio = med["numpy"] / med[comp]
-        out[f"h5_{comp}_mb_s"] = nbytes / 1e6 / med[comp]
-        out[f"h5_{comp}_vs_numpy"] = ratio
-        out[f"h5_{comp}_size_mb"] = sizes[comp] / 1e6
-        print(f"  hdf5 {comp:<5}            {nbytes / 1e6 / med[comp]:8.0f} MB/s  "
-              f"{ratio:5.2f}x numpy's speed  file {sizes[comp] / 1e6:7.0f} MB")
+            order = list(writers)
+            rng.shuffle(order)
+            orders.append(order)
+            for name in order:
+                if name == "numpy":
+                    times[name].append(time_numpy(arr_btn, folder))
+                else:
+                    dt, sizes[name] = time_h5(arr_tbn, folder, name)
+                    times[name].append(dt)
+    mb = nbytes / 1e6
+    out = {"shape": [args.trials, args.steps, args.units], "mb": mb, "rounds": args.rounds,
+           "orders": orders, "seconds": times}
+    print(f"activity {args.trials} x {args.steps} x {args.units} float32 = {mb:.0f} MB, "
+          f"{args.rounds} rounds in shuffled order")
+    print(f"  {'writer':12s} {'MB/s (best)':>11s} {'MB/s (median)':>13s} {'spread':>7s}  "
+          "median time vs numpy.save (per-round range)")
+    for name in writers:
+        t = times[name]
+        med = statistics.median(t)
+        spread = (max(t) - min(t)) / med
+        per_round = [a / b for a, b in zip(times["numpy"], t)]
+        row = {"mb_s_best": mb / min(t), "mb_s_median": mb / med, "spread": spread}
+        label = "numpy.save" if name == "numpy" else f"hdf5 {name}"
+        line = f"  {label:12s} {mb / min(t):11.0f} {mb / med:13.0f} {spread:7.0%}"
+        if name != "numpy":
+            row.update({"vs_numpy_median": statistics.median(times["numpy"]) / med,
+                        "vs_numpy_per_round_min": min(per_round),
+                        "vs_numpy_per_round_max": max(per_round),
+                        "size_mb": sizes[name] / 1e6})
+            line += (f"  {row['vs_numpy_median']:5.2f}x numpy's speed "
+                     f"({min(per_round):.2f}-{max(per_round):.2f})  file "
+                     f"{sizes[name] / 1e6:5.0f} MB")
+        out[name] = row
+        print(line)
     return out
 
 
@@ -151,7 +175,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--units", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the writers' order")
     parser.add_argument("--memory-units", type=int, default=2048)
     parser.add_argument("--memory-trials", type=int, nargs="+", default=[200, 800])
     parser.add_argument("--tmp", default=None, help="folder for the scratch files")
@@ -159,6 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     results = {"throughput": throughput(args), "memory": peak_memory(args),
+               "load_average": [float(x) for x in open("/proc/loadavg").read().split()[:3]],
                "max_rss_this_process_mb":
                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if args.json:
