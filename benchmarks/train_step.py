@@ -181,7 +181,7 @@ CHILD = textwrap.dedent(r"""
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
 
     first = step(0)
     step(1)
@@ -355,7 +355,8 @@ def print_row(row: dict) -> None:
     print(f"  losses: package vs competent loop within {row['loss_gap_package_vs_competent']:.1e}"
           f" (5 steps); first loss fp32 {row['first_loss_fp32']:.6f}, bf16 "
           f"{row['first_loss_bf16']:.6f}" +
-          (f", neuralrnn {row['neuralrnn_first_loss']:.6f}" if "neuralrnn_first_loss" in row
+          (f", neuralrnn {row['neuralrnn_first_loss']:.6f} (learning: "
+           f"{', '.join(row['neuralrnn_trainable'])})" if "neuralrnn_first_loss" in row
            else ""))
 
 
