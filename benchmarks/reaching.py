@@ -17,8 +17,8 @@ batch, same weights:
   ``env.reach_loss`` of the resulting trajectory, so both differentiate the same objective.
   The script checks that loss and gradients agree before it times anything.
 - ``motornet`` (when ``--motornet-python`` names a venv with MotorNet; GPL-3.0, so run, not
-  copied): MotorNet's own point-mass effector (``motornet.effector.ReluPointMass24``: a point
-  mass pulled by four relu "muscles") driven in closed loop by a relu rate circuit of the same
+  copied): MotorNet's own point-mass effector (``motornet.effector.ReluPointMass24(timestep=0.02)``:
+  a point mass pulled by four relu "muscles", dt = 20 ms) driven in closed loop by a relu rate circuit of the same
   size (its own weights, plain tensors, only the biases learn), same batch size and number of
   steps, the loss the squared distance to random targets, forward and backward. Its plant has
   muscles and differs from ours, so its time is a second reference for the cost of a batched
@@ -128,8 +128,9 @@ MOTORNET_CHILD = textwrap.dedent(r"""
     n_b, n_units, n_t, threads = (int(a) for a in sys.argv[1:5])
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    effector = mn.effector.ReluPointMass24()
-    n_obs = 2 + 2 * effector.n_ministeps * 0 + 4  # target (2) + hand position and velocity (4)
+    effector = mn.effector.ReluPointMass24(timestep=0.02)  # dt = 20 ms, as the package's env
+    effector.reset(seed=0, options={"batch_size": n_b})
+    n_obs = 2 + 4  # target (2), hand position and velocity (4)
     n_act = effector.n_muscles
     gen = torch.Generator().manual_seed(0)
     w_rec = 1.0 * torch.randn(n_units, n_units, generator=gen) / n_units ** 0.5
@@ -164,6 +165,7 @@ MOTORNET_CHILD = textwrap.dedent(r"""
         return float(loss.detach())
 
     step()
+    assert b.grad is not None and float(b.grad.abs().sum()) > 0, "no gradient through the plant"
     print("ready", mn.__version__, effector.dt, flush=True)
     for line in sys.stdin:
         t0 = time.perf_counter()
