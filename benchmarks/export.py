@@ -104,7 +104,7 @@ def throughput(args) -> dict:
         t = times[name]
         med = statistics.median(t)
         spread = (max(t) - min(t)) / med
-        per_round = [a / b for a, b in zip(times["numpy"], t)]
+        per_round = [a / b for a, b in zip(times["numpy"], t, strict=True)]
         row = {"mb_s_best": mb / min(t), "mb_s_median": mb / med, "spread": spread}
         label = "numpy.save" if name == "numpy" else f"hdf5 {name}"
         line = f"  {label:12s} {mb / min(t):11.0f} {mb / med:13.0f} {spread:7.0%}"

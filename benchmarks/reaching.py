@@ -17,9 +17,9 @@ batch, same weights:
   ``env.reach_loss`` of the resulting trajectory, so both differentiate the same objective.
   The script checks that loss and gradients agree before it times anything.
 - ``motornet`` (when ``--motornet-python`` names a venv with MotorNet; GPL-3.0, so run, not
-  copied): MotorNet's own point-mass effector (``motornet.effector.ReluPointMass24(timestep=0.02)``:
-  a point mass pulled by four relu "muscles", dt = 20 ms) driven in closed loop by a relu rate circuit of the same
-  size (its own weights, plain tensors, only the biases learn), same batch size and number of
+  copied): MotorNet's own point-mass effector (``ReluPointMass24(timestep=0.02)``: a point mass
+  pulled by four relu "muscles", dt = 20 ms) driven in closed loop by a relu rate circuit of the
+  same size (its own weights, plain tensors, only the biases learn), same batch size and number of
   steps, the loss the squared distance to random targets, forward and backward. Its plant has
   muscles and differs from ours, so its time is a second reference for the cost of a batched
   differentiable plant step, not the same computation; it runs in a child process.
@@ -217,6 +217,79 @@ def grads(params) -> torch.Tensor:
     return torch.cat([p.grad.flatten() for p in params])
 
 
+def one_plant(plant: str, args, mn_py: str | None) -> dict:
+    env = CenterOutReach(dt_ms=20.0, plant=plant)
+    cfg = nb.CircuitConfig(n_units=args.n_units, n_inputs=env.n_inputs,
+                           n_outputs=env.n_outputs, gain=1.0, readout_scale=10.0)
+    net = nb.RateRNN(cfg, seed=0)
+    plain = PlainLoop(env, net)
+    batch = env.sample(args.batch, torch.Generator().manual_seed(0))
+    pkg_params = [net.biases, net.b_out]  # the order of plain.params()
+    assert set(net.trainable_names) == {"biases", "b_out"}
+
+    def run_package():
+        net.zero_grad(set_to_none=True)
+        loss = env.training_loss(net, batch)
+        loss.backward()
+        return loss.detach()
+
+    def run_plain():
+        for p in plain.params():
+            p.grad = None
+        loss = plain.loss(batch)
+        loss.backward()
+        return loss.detach()
+
+    loss_p, loss_q = run_package(), run_plain()
+    g_p, g_q = grads(pkg_params), grads(plain.params())
+    same = bool(torch.allclose(loss_p, loss_q, rtol=1e-4)
+                and torch.allclose(g_p, g_q, rtol=1e-3, atol=1e-5 * g_p.abs().max()))
+    if not same:
+        raise SystemExit(f"{plant}: the package and the plain loop disagree (loss "
+                         f"{float(loss_p):.6g} vs {float(loss_q):.6g}): invalid benchmark")
+    contenders = {"package": run_package, "plain_loop": run_plain}
+    mn = None
+    if mn_py and plant == "point_mass":
+        mn = MotorNet(mn_py, args.batch, args.n_units, env.trial_steps,
+                      torch.get_num_threads())
+        contenders["motornet_point_mass"] = mn.once
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    rng = random.Random(0)
+    for _ in range(args.repeats):
+        order = list(contenders)
+        rng.shuffle(order)
+        for name in order:
+            if name == "motornet_point_mass":
+                times[name].append(contenders[name]())
+            else:
+                t0 = time.perf_counter()
+                contenders[name]()
+                times[name].append(time.perf_counter() - t0)
+    if mn is not None:
+        mn.close()
+    row = {"plant": plant, "batch": args.batch, "time_steps": env.trial_steps,
+           "n_units": args.n_units, "threads": torch.get_num_threads(),
+           "seconds": {k: {"min": min(v), "median": statistics.median(v), "all": v}
+                       for k, v in times.items()},
+           "package_over_plain_loop": min(times["package"]) / min(times["plain_loop"]),
+           "same_loss_and_gradient": same,
+           "max_abs_grad_diff": float((g_p - g_q).abs().max()),
+           "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}
+    if mn is not None:
+        row["motornet_version"] = mn.version
+        row["package_over_motornet"] = (min(times["package"])
+                                        / min(times["motornet_point_mass"]))
+    print(f"{plant}: {args.batch} reaches x {env.trial_steps} steps, N = {args.n_units}, "
+          f"forward + backward, s (min / median over {args.repeats}):")
+    for k, v in row["seconds"].items():
+        print(f"  {k:20s} {v['min']:7.3f} / {v['median']:7.3f}")
+    print(f"  package / plain loop {row['package_over_plain_loop']:.2f} (same loss and "
+          f"gradient: {same})" + (f"; package / MotorNet {mn.version} point mass "
+                                  f"{row['package_over_motornet']:.2f}" if mn else ""),
+          flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="batched closed-loop reaching: package vs a "
                                                  "plain batched loop")
@@ -238,78 +311,7 @@ def main() -> None:
     if mn_py is None:
         print(f"MotorNet left out: {mn_why}")
     load_before = [float(x) for x in open("/proc/loadavg").read().split()[:3]]
-    results = []
-    for plant in args.plants:
-        env = CenterOutReach(dt_ms=20.0, plant=plant)
-        cfg = nb.CircuitConfig(n_units=args.n_units, n_inputs=env.n_inputs,
-                               n_outputs=env.n_outputs, gain=1.0, readout_scale=10.0)
-        net = nb.RateRNN(cfg, seed=0)
-        plain = PlainLoop(env, net)
-        batch = env.sample(args.batch, torch.Generator().manual_seed(0))
-        pkg_params = [net.biases, net.b_out]  # the order of plain.params()
-        assert set(net.trainable_names) == {"biases", "b_out"}
-
-        def run_package():
-            net.zero_grad(set_to_none=True)
-            loss = env.training_loss(net, batch)
-            loss.backward()
-            return loss.detach()
-
-        def run_plain():
-            for p in plain.params():
-                p.grad = None
-            loss = plain.loss(batch)
-            loss.backward()
-            return loss.detach()
-
-        loss_p, loss_q = run_package(), run_plain()
-        g_p, g_q = grads(pkg_params), grads(plain.params())
-        same = bool(torch.allclose(loss_p, loss_q, rtol=1e-4)
-                    and torch.allclose(g_p, g_q, rtol=1e-3, atol=1e-5 * g_p.abs().max()))
-        if not same:
-            raise SystemExit(f"{plant}: the package and the plain loop disagree (loss "
-                             f"{float(loss_p):.6g} vs {float(loss_q):.6g}): invalid benchmark")
-        contenders = {"package": run_package, "plain_loop": run_plain}
-        mn = None
-        if mn_py and plant == "point_mass":
-            mn = MotorNet(mn_py, args.batch, args.n_units, env.trial_steps,
-                          torch.get_num_threads())
-            contenders["motornet_point_mass"] = mn.once
-        times: dict[str, list[float]] = {k: [] for k in contenders}
-        rng = random.Random(0)
-        for _ in range(args.repeats):
-            order = list(contenders)
-            rng.shuffle(order)
-            for name in order:
-                if name == "motornet_point_mass":
-                    times[name].append(contenders[name]())
-                else:
-                    t0 = time.perf_counter()
-                    contenders[name]()
-                    times[name].append(time.perf_counter() - t0)
-        if mn is not None:
-            mn.close()
-        row = {"plant": plant, "batch": args.batch, "time_steps": env.trial_steps,
-               "n_units": args.n_units, "threads": torch.get_num_threads(),
-               "seconds": {k: {"min": min(v), "median": statistics.median(v), "all": v}
-                           for k, v in times.items()},
-               "package_over_plain_loop": min(times["package"]) / min(times["plain_loop"]),
-               "same_loss_and_gradient": same,
-               "max_abs_grad_diff": float((g_p - g_q).abs().max()),
-               "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}
-        if mn is not None:
-            row["motornet_version"] = mn.version
-            row["package_over_motornet"] = (min(times["package"])
-                                            / min(times["motornet_point_mass"]))
-        results.append(row)
-        print(f"{plant}: {args.batch} reaches x {env.trial_steps} steps, N = {args.n_units}, "
-              f"forward + backward, s (min / median over {args.repeats}):")
-        for k, v in row["seconds"].items():
-            print(f"  {k:20s} {v['min']:7.3f} / {v['median']:7.3f}")
-        print(f"  package / plain loop {row['package_over_plain_loop']:.2f} (same loss and "
-              f"gradient: {same})" + (f"; package / MotorNet {mn.version} point mass "
-                                      f"{row['package_over_motornet']:.2f}" if mn else ""),
-              flush=True)
+    results = [one_plant(plant, args, mn_py) for plant in args.plants]
     load_after = [float(x) for x in open("/proc/loadavg").read().split()[:3]]
     print(f"{torch.get_num_threads()} thread(s); load average {load_before} before, "
           f"{load_after} after")
