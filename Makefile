@@ -62,10 +62,10 @@ mutation: $(VENV)/.installed
 	$(PY) tests/mutation.py report
 
 bench: $(VENV)/.installed
-	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/train_step.py --install-neuralrnn
 	$(PY) benchmarks/export.py
 	$(PY) benchmarks/fixed_points.py --reference-starts 64
-	$(PY) benchmarks/reaching.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/reaching.py --threads 1 --install-motornet
 	$(PY) benchmarks/export_nwb.py
 
 docs: $(VENV)/.docs-installed

@@ -30,6 +30,7 @@ over repeats and the ratio of minima.
     python benchmarks/reaching.py [--plants point_mass arm] [--batch 256] [--n-units 256]
                                   [--repeats 5] [--threads 1]
                                   [--motornet-python /tmp/motornet/bin/python]
+                                  [--install-motornet]
                                   [--json data/bench_reaching_cpu.json]
 """
 
@@ -42,6 +43,7 @@ import platform
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -200,9 +202,15 @@ class MotorNet:
         self.folder.cleanup()
 
 
-def motornet_python(path: str | None) -> tuple[str | None, str]:
+def motornet_python(path: str | None, install: bool) -> tuple[str | None, str]:
+    """The venv's python (made on request with ``install``); (None, why) when it is not there."""
     if not path:
         return None, "no --motornet-python given"
+    if install and not Path(path).exists():
+        venv = Path(path).parent.parent
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([path, "-m", "pip", "install", "-q", "torch==2.13.0", "motornet"],
+                       check=False)
     if not Path(path).exists():
         return None, f"{path} not found"
     probe = subprocess.run([path, "-c", "import motornet; print(motornet.__version__)"],
@@ -301,13 +309,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--motornet-python", default="/tmp/motornet/bin/python",
                         help="python of a venv with motornet (its point mass is timed too)")
+    parser.add_argument("--install-motornet", action="store_true",
+                        help="make that venv (pip install torch==2.13.0 motornet) if missing")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     if min(args.batch, args.n_units, args.repeats) < 1:
         parser.error("--batch, --n-units and --repeats must be >= 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    mn_py, mn_why = motornet_python(args.motornet_python)
+    mn_py, mn_why = motornet_python(args.motornet_python, args.install_motornet)
     if mn_py is None:
         print(f"MotorNet left out: {mn_why}")
     load_before = [float(x) for x in open("/proc/loadavg").read().split()[:3]]
