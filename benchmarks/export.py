@@ -183,8 +183,10 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    load_before = [float(x) for x in open("/proc/loadavg").read().split()[:3]]
     results = {"throughput": throughput(args), "memory": peak_memory(args),
-               "load_average": [float(x) for x in open("/proc/loadavg").read().split()[:3]],
+               "load_average_before": load_before,
+               "load_average_after": [float(x) for x in open("/proc/loadavg").read().split()[:3]],
                "max_rss_this_process_mb":
                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if args.json:
