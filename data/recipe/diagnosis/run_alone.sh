@@ -1,8 +1,8 @@
 #!/bin/bash
-# each of the three failing tasks alone, bias-only, N = 512, the multitask recipe
-cd /work/main
+# Each of the three failing tasks alone, bias-only, N = 512, the multitask recipe (one thread).
+cd "$(dirname "$0")/../../.."
 for t in yang19.dm1-v0 yang19.ctxdm1-v0 yang19.dms-v0; do
-  OMP_NUM_THREADS=1 nice -n 5 .venv/bin/neurobias train tasks/multitask.toml --out runs/diag/$t \
-    --set "env.tasks=[\"$t\"]" --threads 1 --resume --no-progress > runs/diag/$t.log 2>&1
+  neurobias train tasks/multitask.toml --out runs/diag/$t --set "env.tasks=[\"$t\"]" \
+    --threads 1 --resume --no-progress
 done
-echo done > runs/diag/DONE
+# dm1 alone at N = 1024: add --set circuit.n_units=1024 (runs/diag/yang19.dm1-v0_N1024)
