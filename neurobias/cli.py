@@ -116,14 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, help="torch threads per run (local default: cores "
                    "/ jobs; jobs x threads may not exceed the cores; slurm default: "
                    "--slurm-cpus)")
-    s.add_argument("--slurm-partition", help="SLURM partition")
-    s.add_argument("--slurm-time", default="60", help="time limit per run: minutes or "
-                   "[D-]HH:MM:SS (60)")
-    s.add_argument("--slurm-gpus", type=int, default=0, help="GPUs per run (0)")
-    s.add_argument("--slurm-cpus", type=int, default=2, help="CPUs per run (2)")
-    s.add_argument("--slurm-mem-gb", type=float, help="memory per run (GB)")
-    s.add_argument("--slurm-setup", action="append", default=[], metavar="LINE",
-                   help="a shell line run before each job, e.g. 'source ~/venv/bin/activate'")
+    _slurm_options(s, "per run (one job each)")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help=PROGRESS_HELP)
 

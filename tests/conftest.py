@@ -32,3 +32,18 @@ def restore_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def cli_ok(*args: str, paths: list) -> str:
+    """Run ``python -m neurobias.cli ARGS`` with ``paths`` on PYTHONPATH, one torch thread;
+    assert exit 0 and return its stdout."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(str(p) for p in paths)}
+    done = subprocess.run([sys.executable, "-m", "neurobias.cli", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout

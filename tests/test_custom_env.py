@@ -1,11 +1,11 @@
 """An env of one's own, named in a spec by import path, through the whole command line."""
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_ok
 
 import neurobias as nb
 from neurobias.cli import main
@@ -36,14 +36,9 @@ def test_a_custom_env_goes_through_train_plot_export_analyze_and_load(tmp_path):
     spec = tmp_path / "spec.toml"
     spec.write_text(SPEC)
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLES), str(ROOT)]),
-           "OMP_NUM_THREADS": "1"}
 
     def cli(*args):
-        done = subprocess.run([sys.executable, "-m", "neurobias.cli", *args], env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return cli_ok(*args, paths=[EXAMPLES, ROOT])
 
     cli("train", str(spec), "--out", str(run), "--no-progress")
     assert "outputs.png" in cli("plot", str(run))

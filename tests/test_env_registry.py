@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import cli_ok
 
 import neurobias as nb
 from neurobias.cli import main
@@ -65,14 +66,9 @@ def test_an_entry_point_names_an_env_through_every_stage(tmp_path):
     spec.write_text('[circuit]\nn_units = 16\n[env]\nkind = "context_switch"\n'
                     'pulse_ms = 60.0\n[train]\nsteps = 5\neval_every = 0\n')
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([str(site), str(EXAMPLES), str(ROOT)])}
 
     def cli(*args):
-        done = subprocess.run([sys.executable, "-m", "neurobias.cli", *args], env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return cli_ok(*args, paths=[site, EXAMPLES, ROOT])
 
     cli("train", str(spec), "--out", str(run), "--no-progress")
     cli("export", str(run), "-o", str(run / "run.h5"), "--trials", "4", "--no-progress")
@@ -84,7 +80,8 @@ def test_an_entry_point_names_an_env_through_every_stage(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["context_switch", "mylab.tasks", "3"]
     # without the distribution the name is unknown, and the error lists what is allowed
-    env["PYTHONPATH"] = os.pathsep.join([str(EXAMPLES), str(ROOT)])
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(EXAMPLES), str(ROOT)])}
     done = subprocess.run([sys.executable, "-m", "neurobias.cli", "train", str(spec), "--out",
                            str(tmp_path / "r2")], env=env, capture_output=True, text=True,
                           timeout=300)
