@@ -43,6 +43,9 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, damaged or from other settings."""
 
 
+_EVAL_KEYS = ("step", "seconds")  # the entries of an evaluation record that are not metrics
+
+
 @dataclass
 class History:
     """What happened during training.
@@ -51,7 +54,9 @@ class History:
         step: optimizer step of each recorded loss (1-based).
         loss: training loss after each step's forward pass.
         lr: learning rate used at each step.
-        evals: evaluation results, each a dict with "step" and the env's metrics.
+        evals: evaluation results, each a dict with "step", "seconds" (wall-clock time of the
+            run when the evaluation began, summed over resumptions, earlier evaluations
+            included) and the env's metrics.
         final: metrics of the final evaluation.
         diverged: training stopped because the loss or gradient became non-finite.
         message: one line describing how training ended.
@@ -301,10 +306,13 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
             if step == cfg.steps:
                 break
             if at_eval:
-                history.evals.append({"step": step, **_evaluate(net, env, seed)})
+                elapsed = seconds0 + time.perf_counter() - t0
+                history.evals.append({"step": step, "seconds": round(elapsed, 3),
+                                      **_evaluate(net, env, seed)})
                 bar.set(eval=_headline(history.evals[-1]))
                 if on_eval is not None:
-                    on_eval(step, {k: v for k, v in history.evals[-1].items() if k != "step"})
+                    on_eval(step, {k: v for k, v in history.evals[-1].items()
+                                   if k not in _EVAL_KEYS})
             if at_ckpt:
                 history.seconds = seconds0 + time.perf_counter() - t0
                 good = _state(net, opt, sched, gens, history, step, settings)
@@ -328,7 +336,8 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     try:
         history.final = _evaluate(net, env, seed)
         history.evals = [e for e in history.evals if e["step"] != done]
-        history.evals.append({"step": done, **history.final})
+        history.evals.append({"step": done, "seconds": round(history.seconds, 3),
+                              **history.final})
         history.final.update(mask_saturation(net))  # mask mode: settled masks, units on
         bar.set(eval=_headline(history.evals[-1]))
     finally:
@@ -448,7 +457,7 @@ def _write_run_config(net: RateRNN, env: Env, cfg: TrainConfig, out: Path) -> No
 def _headline(evaluation: dict[str, float]) -> str:
     """The main metric of an evaluation for a progress line: "accuracy_mean 0.91 @ 500"."""
     keys = [k for k in ("accuracy_mean", "accuracy", "r2", "r2_mean") if k in evaluation]
-    keys = keys or [k for k in evaluation if k != "step"][:1]
+    keys = keys or [k for k in evaluation if k not in _EVAL_KEYS][:1]
     return " ".join(f"{k} {evaluation[k]:.4g}" for k in keys[:1]) + f" @ step {evaluation['step']}"
 
 

@@ -159,9 +159,10 @@ def test_fit_calls_on_eval_at_each_periodic_evaluation_and_it_can_stop_training(
                      on_eval=lambda step, m: seen.append((step, dict(m))))
     # evaluations at steps 5 and 10; the final one (step 15) is history.final, not a callback
     assert [s for s, _ in seen] == [5, 10]
-    assert [m for _, m in seen] == [{k: v for k, v in e.items() if k != "step"}
+    assert [m for _, m in seen] == [{k: v for k, v in e.items() if k not in ("step", "seconds")}
                                     for e in history.evals[:2]]
     assert history.evals[-1]["step"] == 15 and len(history.evals) == 3
+    assert set(seen[0][1]) == {"r2", "mse"}  # metrics only
 
     def stop(step, metrics):
         if step == 10:
@@ -174,3 +175,18 @@ def test_fit_calls_on_eval_at_each_periodic_evaluation_and_it_can_stop_training(
     # stopped right after the evaluation at step 10: the checkpoint of step 5 is the last one
     assert load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == 5
     assert not (tmp_path / "b" / "summary.json").exists()
+
+
+def test_each_evaluation_records_the_wall_time_of_the_run_when_it_began(tmp_path, monkeypatch):
+    # a clock that advances 1 s per call makes the times exact: evaluations read the clock
+    # once each, so the second evaluation is later than the first by the clock calls between
+    import neurobias.train as train_mod
+
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(train_mod.time, "perf_counter", lambda: float(next(ticks)))
+    cfg = nb.TrainConfig(steps=10, batch_size=1, eval_every=5, checkpoint_every=0)
+    history = nb.fit(small(), ENV, cfg, progress=False)
+    secs = [e["seconds"] for e in history.evals]
+    assert [e["step"] for e in history.evals] == [5, 10]
+    assert 0 < secs[0] < secs[1] <= history.seconds
+    assert secs[1] == history.seconds  # the final record: the run's whole time

@@ -1,0 +1,12 @@
+#!/bin/bash
+# Time to accuracy_mean 0.80 of the multitask spec (tasks/multitask.toml, N = 512): float32
+# against bfloat16 training, the recipe's 3000 steps against a 1500-step schedule, 3 seeds
+# each, two runs at a time with one torch thread each; an evaluation every 100 steps records the
+# run's wall time ("seconds" in each history.json evaluation). Resumable: run it again and
+# finished runs are kept. analyses/time_to_accuracy.py reads the histories.
+cd "$(dirname "$0")/../.."
+NB=${NB:-neurobias}
+$NB sweep tasks/multitask.toml --out data/time_to_accuracy/sweep \
+    --grid train.precision=fp32,bf16 --grid train.steps=3000,1500 --seeds 3 \
+    --set train.eval_every=100 --set train.checkpoint_every=250 \
+    --jobs 2 --threads 1 --no-progress
