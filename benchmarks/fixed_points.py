@@ -1,31 +1,42 @@
-"""Fixed-point search: neurobias.analysis.find_fixed_points against the common reference recipe.
+"""Fixed-point search: neurobias.analysis.find_fixed_points against FixedPointFinder.
 
-The reference does what FixedPointFinder-style code does one point at a time: Adam on
-q(x) = 1/2 ||tau F(x)||^2 with the gradient from autograd (with the adaptive step size of that
-recipe: halved when q rises), stop at q < tol, de-duplicate, then a Jacobian by autograd and
-numpy's eig for each distinct point. Both start from the same states (drawn from the circuit's
-trajectories plus noise) and keep points with q < tol.
+The peer is FixedPointFinder (Golub & Sussillo 2018, JOSS 3(31) 1003; Apache-2.0), its PyTorch
+class ``FixedPointFinderTorch`` in its default joint mode (all starts optimised together by Adam
+with its plateau schedule, de-duplication, distance-outlier exclusion, then the Jacobian of
+every distinct point by autograd and numpy's eig). It is not installed from PyPI: give the folder
+of a clone of https://github.com/mattgolub/fixed-point-finder with ``--fpf``; without it that
+row is left out and the reason printed. It sees the circuit as a one-step RNN module, the Euler
+map x -> (1 - a) x + a (W_rec phi(x) + W_in u + b), whose fixed points are the circuit's (its
+q = 1/2 ||x - F(x)||^2 is a^2 times the package's q = 1/2 ||tau dx/dt||^2, so its tol_q is set to
+a^2 tol to stop at the same precision). Both run in float64 from exactly the same starting
+states (the circuit's trajectories plus noise) and the same constant input.
 
-Part 1 (N=512, 256 starts): end-to-end time of both, the ratio, and whether they found the same
-fixed points (every reference point has a neurobias point within the de-duplication tolerance
-and vice versa). The reference is sequential, so with ``--reference-starts K`` < 256 it runs K
-starts and its time is scaled by 256 / K (reported as such).
+Checked, not assumed: every point either returns is re-scored by one common function, points
+with q >= tol are dropped, and the two sets must match (each point of one within the
+de-duplication distance of a point of the other); the eigenvalues of each matched pair must
+agree (FixedPointFinder's are those of the Euler map's Jacobian, I + dt J, so the package's
+are mapped to 1 + dt lambda before comparing; largest absolute difference reported).
 
-Part 2 (N=4096, 256 starts): find and de-duplicate, then the full spectrum (torch eigvals) and
-the 10 leading eigenvalues by ARPACK, each timed.
+Part 1 (N = 512, 256 starts): end-to-end time of both (minimum of ``--repeats``), the ratio, the
+points and the eigenvalue agreement. Part 2 (N = 4096, 256 starts, the package alone): find and
+de-duplicate, then the full spectrum (torch eigvals) and the 10 leading eigenvalues by ARPACK.
 
 The circuit: the trained run given by ``--run`` (its first context, under the fixation-period
 input of a test trial), else a random relu circuit of gain 1 with random tonic inputs.
 
-    python benchmarks/fixed_points.py [--run runs/multitask] [--reference-starts 64]
-        [--out data/bench_fixed_points_cpu.json]
+    python benchmarks/fixed_points.py --fpf /path/to/fixed-point-finder [--run runs/multitask]
+        [--threads 2] [--out data/bench_fixed_points_cpu.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
+import io
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -33,62 +44,73 @@ import numpy as np
 import torch
 
 from neurobias import CircuitConfig, RateRNN
-from neurobias.analysis import deduplicate, find_fixed_points
+from neurobias.analysis import find_fixed_points
 
 TOL = 1e-12
 DEDUP = 1e-3
 
 
-def reference(net, context, inputs, starts, lr=0.05, max_iters=5000):
-    """One point at a time: Adam via autograd with a halving step size, autograd Jacobians,
-    numpy eig."""
-    tau = net.config.tau_ms
-    u = inputs.to(torch.float64)[None]
-    w_rec = net.W_rec.double()
-    w_in = net.W_in.double()
-    b = net.biases[context].double()
+class EulerMap(torch.nn.Module):
+    """The circuit's noise-free Euler step as the one-step RNN module FixedPointFinder expects:
+    ``forward(inputs (B, 1, n_in), h (1, B, N)) -> (outputs (B, 1, N), h_next (1, B, N))``."""
 
-    def speed(x):  # tau F(x) for one state (1, N), by autograd ops
-        return -x + torch.relu(x) @ w_rec.t() + u @ w_in.t() + b
+    batch_first = True
 
-    found_x, found_q = [], []
-    for x0 in starts:
-        x = x0.clone()[None].requires_grad_(True)
-        opt = torch.optim.Adam([x], lr=lr)
-        prev = float("inf")
-        for _ in range(max_iters):
-            q = 0.5 * (speed(x) ** 2).sum()
-            qv = float(q)
-            if qv < TOL:
-                break
-            if qv > prev:
-                for group in opt.param_groups:
-                    group["lr"] *= 0.5
-            prev = qv
-            opt.zero_grad()
-            q.backward()
-            opt.step()
-        found_x.append(x.detach()[0])
-        found_q.append(qv)
-    x = torch.stack(found_x)
-    q = torch.tensor(found_q, dtype=torch.float64)
-    x, q = x[q < TOL], q[q < TOL]
-    keep = deduplicate(x, q, DEDUP)
-    x, q = x[keep], q[keep]
-    eigs = []
-    for xi in x:
-        jac = torch.autograd.functional.jacobian(lambda z: speed(z[None])[0] / tau, xi)
-        eigs.append(np.linalg.eigvals(jac.numpy()))
-    return x, q, eigs
+    def __init__(self, net: RateRNN, context: int):
+        super().__init__()
+        self.net = copy.deepcopy(net).double()
+        self.context = context
+
+    def forward(self, inputs, h):
+        x = self.net.step(h[0], inputs[:, 0], self.context)
+        return x[:, None], x[None]
 
 
-def same_points(a: torch.Tensor, b: torch.Tensor) -> bool:
+def fpf_search(fpf_dir: str, net: RateRNN, context: int, u: torch.Tensor,
+               starts: torch.Tensor):
+    """FixedPointFinder, joint mode, float64: (distinct points, Euler-map eigenvalues, seconds)."""
+    if fpf_dir not in sys.path:
+        sys.path.insert(0, fpf_dir)
+    from FixedPointFinderTorch import FixedPointFinderTorch
+
+    a = net.alpha
+    model = EulerMap(net, context)
+    finder = FixedPointFinderTorch(model, tol_q=a * a * TOL, dtype="float64", verbose=False)
+    inputs = u.double().numpy()[None]
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per call
+        unique, _ = finder.find_fixed_points(starts.numpy(), inputs)
+    seconds = time.perf_counter() - t0
+    return torch.from_numpy(unique.xstar), unique.eigval_J_xstar, seconds
+
+
+def q_of(net: RateRNN, context: int, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """q = 1/2 ||tau F(x)||^2 of each point, in float64, one function for both searchers."""
+    m = copy.deepcopy(net).double()
+    with torch.no_grad():
+        v = m.velocity(x.double(), u.double().expand(len(x), -1), context)
+    return 0.5 * (net.config.tau_ms * v).pow(2).sum(1)
+
+
+def match(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor | None:
+    """For each point of ``a`` the index of its point in ``b``, or None unless the two sets are
+    the same within the de-duplication distance (root-mean-square difference per unit)."""
     if len(a) != len(b):
-        return False
+        return None
     if len(a) == 0:
-        return True
+        return torch.zeros(0, dtype=torch.long)
     d = torch.cdist(a, b) / np.sqrt(a.shape[1])
-    return bool((d.min(1).values <= DEDUP).all() and (d.min(0).values <= DEDUP).all())
+    if not ((d.min(1).values <= DEDUP).all() and (d.min(0).values <= DEDUP).all()):
+        return None
+    return d.argmin(1)
+
+
+def eig_difference(ours: torch.Tensor, theirs: np.ndarray, dt: float) -> float:
+    """Largest |difference| between the package's eigenvalues mapped to the Euler map
+    (1 + dt lambda) and FixedPointFinder's, both sorted by real part then imaginary part."""
+    mine = np.sort_complex(1.0 + dt * ours.numpy())
+    other = np.sort_complex(np.asarray(theirs))
+    return float(np.abs(mine - other).max())
 
 
 def circuit_and_starts(run: str | None, n_units: int, n_starts: int, seed: int = 0):
@@ -126,44 +148,71 @@ def circuit_and_starts(run: str | None, n_units: int, n_starts: int, seed: int =
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--run", help="a trained run folder (default: a random circuit)")
+    p.add_argument("--fpf", help="folder of a FixedPointFinder clone (with "
+                   "FixedPointFinderTorch.py); without it the peer is left out")
     p.add_argument("--starts", type=int, default=256)
-    p.add_argument("--reference-starts", type=int, default=256,
-                   help="starts the reference runs (its time is scaled to --starts)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats of each (min kept)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--large", type=int, default=4096, help="N of part 2 (0: skip)")
     p.add_argument("--out", default="data/bench_fixed_points_cpu.json")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.fpf and not (Path(args.fpf) / "FixedPointFinderTorch.py").is_file():
+        p.error(f"--fpf {args.fpf!r}: no FixedPointFinderTorch.py there (give the folder of a "
+                "clone of https://github.com/mattgolub/fixed-point-finder)")
     torch.manual_seed(0)
     net, ctx, u, starts = circuit_and_starts(args.run, 512, args.starts)
-    n = net.n_units
-    # both search from exactly these states: noise_std=0 and every start used once
-    t0 = time.perf_counter()
-    fast = find_fixed_points(net, ctx, inputs=u, states=starts, n_starts=None,
-                             noise_std=0.0, tol=TOL, dedup_tol=DEDUP, eig="full")
-    t_fast = time.perf_counter() - t0
-    k = min(args.reference_starts, len(starts))
-    t0 = time.perf_counter()
-    ref_x, _, _ = reference(net, ctx, u, starts[:k])
-    t_ref_measured = time.perf_counter() - t0
-    t_ref = t_ref_measured * len(starts) / k
-    # the same comparison for the fast path restricted to the reference's starts
-    fast_k = fast if k == len(starts) else find_fixed_points(
-        net, ctx, inputs=u, states=starts[:k], n_starts=None, noise_std=0.0, tol=TOL,
-        dedup_tol=DEDUP)
+    n, dt = net.n_units, net.config.dt_ms
+
+    def ours():
+        t0 = time.perf_counter()
+        # exactly these starts: noise_std=0 and every start used once
+        fp = find_fixed_points(net, ctx, inputs=u, states=starts, n_starts=None,
+                               noise_std=0.0, tol=TOL, dedup_tol=DEDUP, eig="full")
+        return fp, time.perf_counter() - t0
+
+    times_ours, times_fpf = [], []
+    fast = peer = None
+    for _ in range(args.repeats):  # interleaved
+        fast, t = ours()
+        times_ours.append(t)
+        if args.fpf:
+            peer = fpf_search(args.fpf, net, ctx, u, starts)
+            times_fpf.append(peer[2])
     result = {
         "machine": f"{platform.processor() or platform.machine()}, "
                    f"{torch.get_num_threads()} threads",
         "torch": torch.__version__,
         "circuit": args.run or "random relu, gain 1, bias std 0.5",
-        "n_units": n, "starts": len(starts), "reference_starts": k,
-        "neurobias_seconds": round(t_fast, 3),
+        "n_units": n, "starts": len(starts), "repeats": args.repeats,
+        "neurobias_seconds": {"min": round(min(times_ours), 3),
+                              "median": round(float(np.median(times_ours)), 3)},
         "neurobias_stages": {s: round(v, 3) for s, v in fast.seconds.items()},
-        "reference_seconds": round(t_ref, 3),
-        "reference_seconds_measured": round(t_ref_measured, 3),
-        "speedup": round(t_ref / t_fast, 1),
         "fixed_points_neurobias": len(fast),
-        "fixed_points_reference": len(ref_x),
-        "same_fixed_points": same_points(fast_k.x.cpu(), ref_x),
     }
+    if peer is None:
+        result["fixedpointfinder"] = "left out: no --fpf folder given"
+    else:
+        x_fpf, eig_fpf, _ = peer
+        q_fpf = q_of(net, ctx, u, x_fpf)
+        keep = q_fpf < TOL
+        x_kept, eig_kept = x_fpf[keep], eig_fpf[keep.numpy()]
+        pairs = match(fast.x.cpu().double(), x_kept)
+        result["fixedpointfinder"] = {
+            "method": "joint (its default), float64, tol_q = a^2 tol",
+            "seconds": {"min": round(min(times_fpf), 3),
+                        "median": round(float(np.median(times_fpf)), 3)},
+            "distinct_points_returned": len(x_fpf),
+            "fixed_points": int(keep.sum()),
+            "q_max_of_its_points": float(q_fpf.max()) if len(q_fpf) else None,
+            "same_fixed_points": pairs is not None,
+            "max_eigenvalue_difference": (
+                max(eig_difference(fast.eigenvalues[i].cpu(), eig_kept[j], dt)
+                    for i, j in enumerate(pairs.tolist())) if pairs is not None and len(pairs)
+                else None),
+            "speedup": round(min(times_fpf) / min(times_ours), 1),
+        }
     print(json.dumps(result, indent=1))
     if args.large:
         big = RateRNN(CircuitConfig(n_units=args.large, gain=1.0, bias_init_std=0.5), seed=0)
