@@ -95,6 +95,22 @@ def _times_dphi(name: str, g: torch.Tensor, x: torch.Tensor, r: torch.Tensor) ->
     return g
 
 
+def _times_dphi_into(name: str, g: torch.Tensor, x: torch.Tensor, r: torch.Tensor,
+                     out: torch.Tensor) -> None:
+    """out = g * phi'(x) with the same kernels, written into ``out`` (which may be ``g``)."""
+    aten = torch.ops.aten
+    if name == "relu":
+        aten.threshold_backward.grad_input(g, x, 0.0, grad_input=out)
+    elif name == "tanh":
+        aten.tanh_backward.grad_input(g, r, grad_input=out)
+    elif name == "sigmoid":
+        aten.sigmoid_backward.grad_input(g, r, grad_input=out)
+    elif name == "softplus":
+        aten.softplus_backward.grad_input(g, x, 1.0, 20.0, grad_input=out)
+    elif out is not g:
+        out.copy_(g)
+
+
 class _Recurrence(torch.autograd.Function):
     """The Euler time loop with a hand-written backward pass (backpropagation through time).
 
@@ -152,21 +168,28 @@ class _Recurrence(torch.autograd.Function):
             w_low = w_rec.to(low)
             d_low = torch.empty(states.shape[1:], dtype=low, device=states.device)
             rec = torch.empty_like(d_low)
+        # every step writes dL/dx_t straight into its row of grad_drive, without temporaries
         for t in range(n_t - 1, -1, -1):
-            if low is not None and delta is not None:
-                d_low.copy_(delta)
-                torch.mm(d_low, w_low, out=rec)
-                g = rec.float().mul_(a) if grad_rates is None else \
-                    torch.add(grad_rates[t], rec, alpha=a)
-            elif grad_rates is None:
-                g = torch.zeros_like(states[t]) if delta is None else a * (delta @ w_rec)
-            elif delta is None:
-                g = grad_rates[t]
-            else:
-                g = torch.addmm(grad_rates[t], delta, w_rec, alpha=a)
             d_t = grad_drive[t]
-            d_t.copy_(_times_dphi(act, g, states[t], rates[t]))
-            if delta is not None:
+            if delta is None:  # the last step: only the readout's gradient reaches r_T
+                if grad_rates is None:
+                    d_t.zero_()
+                else:
+                    _times_dphi_into(act, grad_rates[t], states[t], rates[t], d_t)
+            else:
+                # g = dL/dr_t = grad_rates[t] + a delta_{t+1} W, then delta_t = g phi'(x_t) + ...
+                if low is not None:
+                    d_low.copy_(delta)
+                    torch.mm(d_low, w_low, out=rec)
+                    if grad_rates is None:
+                        torch.mul(rec, a, out=d_t)
+                    else:
+                        torch.add(grad_rates[t], rec, alpha=a, out=d_t)
+                elif grad_rates is None:
+                    torch.mm(delta, w_rec, out=d_t).mul_(a)
+                else:
+                    torch.addmm(grad_rates[t], delta, w_rec, alpha=a, out=d_t)
+                _times_dphi_into(act, d_t, states[t], rates[t], d_t)
                 d_t.add_(delta, alpha=1.0 - a)
             if grad_states is not None:
                 d_t.add_(grad_states[t])

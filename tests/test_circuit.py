@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from neurobias import CircuitConfig, RateRNN
-from neurobias.circuit import TRAINABLE
+from neurobias.circuit import TRAINABLE, _Recurrence
 
 ACTS = ["relu", "softplus", "tanh", "sigmoid", "linear"]
 
@@ -158,6 +158,34 @@ def test_handwritten_backward_equals_autograd(activation):
 
     fused, reference = grads(False), grads(True)
     assert set(fused) == {"W_rec", "W_in", "W_out", "biases", "b_out", "x0"}
+    for name in fused:
+        torch.testing.assert_close(fused[name], reference[name], rtol=1e-9, atol=1e-12,
+                                   msg=name)
+
+
+@pytest.mark.parametrize("activation", ACTS)
+@pytest.mark.parametrize("on", ["rates", "states"])
+def test_handwritten_backward_equals_autograd_when_the_loss_reads_rates_or_states_alone(
+        activation, on):
+    """Only one of the two outputs of the time loop gets a gradient (the other's is None)."""
+    net = make(activation=activation, mode="full").double()
+    u = torch.randn(7, 3, 3, dtype=torch.float64)
+    ctx = torch.tensor([0, 1, 0])
+    x0 = net.initial_state(3)
+
+    def grads(loop):
+        net.zero_grad()
+        drive = torch.matmul(u, net.W_in.t() * net.alpha) + net.biases[ctx] * net.alpha
+        states, rates = loop(drive, x0, None)
+        picked = rates if on == "rates" else states
+        (picked * torch.linspace(-1, 1, picked.shape[-1], dtype=torch.float64)).sum().backward()
+        return {k: p.grad.clone() for k, p in net.named_parameters() if p.grad is not None}
+
+    def fused_loop(drive, x, mask):
+        return _Recurrence.apply(drive, x, net.W_rec, net.alpha, activation, None)
+
+    fused, reference = grads(fused_loop), grads(net._recurrence_autograd)
+    assert set(fused) == set(reference) == {"W_rec", "W_in", "biases"}
     for name in fused:
         torch.testing.assert_close(fused[name], reference[name], rtol=1e-9, atol=1e-12,
                                    msg=name)
