@@ -77,11 +77,14 @@ def fpf_search(fpf_dir: str, net: RateRNN, context: int, u: torch.Tensor,
     model = EulerMap(net, context)
     finder = FixedPointFinderTorch(model, tol_q=a * a * TOL, dtype="float64", verbose=False)
     inputs = u.double().numpy()[None]
+    # a copy: it optimises the states in place, in the memory of the array it is given
+    x_init = starts.numpy().copy()
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # it prints a line per call
-        unique, _ = finder.find_fixed_points(starts.numpy(), inputs)
+        unique, every = finder.find_fixed_points(x_init, inputs)
     seconds = time.perf_counter() - t0
-    return torch.from_numpy(unique.xstar), unique.eigval_J_xstar, seconds
+    return (torch.from_numpy(unique.xstar), unique.eigval_J_xstar, seconds,
+            int(every.n_iters.max()))
 
 
 def q_of(net: RateRNN, context: int, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -163,6 +166,7 @@ def main() -> None:
                 "clone of https://github.com/mattgolub/fixed-point-finder)")
     torch.manual_seed(0)
     net, ctx, u, starts = circuit_and_starts(args.run, 512, args.starts)
+    starts_kept = starts.clone()
     n, dt = net.n_units, net.config.dt_ms
 
     def ours():
@@ -194,7 +198,7 @@ def main() -> None:
     if peer is None:
         result["fixedpointfinder"] = "left out: no --fpf folder given"
     else:
-        x_fpf, eig_fpf, _ = peer
+        x_fpf, eig_fpf, _, iters = peer
         q_fpf = q_of(net, ctx, u, x_fpf)
         keep = q_fpf < TOL
         x_kept, eig_kept = x_fpf[keep], eig_fpf[keep.numpy()]
@@ -203,6 +207,7 @@ def main() -> None:
             "method": "joint (its default), float64, tol_q = a^2 tol",
             "seconds": {"min": round(min(times_fpf), 3),
                         "median": round(float(np.median(times_fpf)), 3)},
+            "iterations": iters, "max_iters": 5000,
             "distinct_points_returned": len(x_fpf),
             "fixed_points": int(keep.sum()),
             "q_max_of_its_points": float(q_fpf.max()) if len(q_fpf) else None,
@@ -213,6 +218,8 @@ def main() -> None:
                 else None),
             "speedup": round(min(times_fpf) / min(times_ours), 1),
         }
+    if not torch.equal(starts, starts_kept):
+        raise SystemExit("the starting states were modified during the runs")
     print(json.dumps(result, indent=1))
     if args.large:
         big = RateRNN(CircuitConfig(n_units=args.large, gain=1.0, bias_init_std=0.5), seed=0)

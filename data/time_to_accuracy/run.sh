@@ -13,6 +13,6 @@ $NB sweep tasks/multitask.toml --out data/time_to_accuracy/sweep \
 # The yardstick for "how far do bf16 solutions lie from fp32 ones": the same fp32 runs with
 # another trial stream (train.seed), so the weights are the same and only the trials differ.
 $NB sweep tasks/multitask.toml --out data/time_to_accuracy/trial_stream \
-    --set train.seed=1000 --seeds 3 \
+    --grid train.seed=1000 --seeds 3 \
     --set train.eval_every=100 --set train.checkpoint_every=250 \
     --jobs 2 --threads 1 --no-progress
