@@ -291,7 +291,10 @@ def _analysis_summary(r) -> str:
         bv = r.bias_variance
         lines.append("bias-variance Spearman rho per task: " + ", ".join(
             f"{t} {v:+.2f}" for t, v in zip(r.tasks, bv.rho_context, strict=True)))
-        if len(bv.rho_cluster):
+        if len(bv.rho_cluster) and len(r.tasks) < 3:
+            lines.append("mean per-unit rho per cluster: not defined with "
+                         f"{len(r.tasks)} tasks (a unit's rho is taken over tasks: needs >= 3)")
+        elif len(bv.rho_cluster):
             lines.append("mean per-unit rho per cluster (shuffle p): " + ", ".join(
                 f"{k}: {v:+.2f} ({p:.3f})" for k, (v, p) in
                 enumerate(zip(bv.rho_cluster, bv.p_shuffle_cluster, strict=True))))
