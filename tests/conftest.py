@@ -47,3 +47,18 @@ def cli_ok(*args: str, paths: list) -> str:
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def loss_and_grads(net, u, y, ctx, low=None):
+    """One MSE forward and backward pass of ``net`` with its recurrent matmuls in ``low``
+    (None: the circuit's dtype): (loss, {name: gradient}, outputs)."""
+    net.zero_grad()
+    net.matmul_dtype = low
+    try:
+        out = net(u, ctx).outputs
+    finally:
+        net.matmul_dtype = None
+    loss = ((out - y) ** 2).mean()
+    loss.backward()
+    return (loss.detach(), {k: p.grad.detach().clone() for k, p in net.named_parameters()
+                            if p.grad is not None}, out.detach())

@@ -8,6 +8,7 @@ computation, not with itself. TF32 is switched off where float32 agreement is as
 
 import pytest
 import torch
+from conftest import loss_and_grads
 
 import neurobias as nb
 from neurobias.analysis import find_fixed_points
@@ -36,16 +37,7 @@ def _batch(n_t=50, batch=16):
 
 
 def _loss_grads(net, u, y, ctx, low=None):
-    net.zero_grad()
-    net.matmul_dtype = low
-    try:
-        out = net(u, ctx).outputs
-    finally:
-        net.matmul_dtype = None
-    loss = ((out - y) ** 2).mean()
-    loss.backward()
-    return loss.detach(), {k: p.grad.detach() for k, p in net.named_parameters()
-                           if p.grad is not None}
+    return loss_and_grads(net, u, y, ctx, low)[:2]
 
 
 @pytest.mark.parametrize("mode", ["bias", "full"])

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import loss_and_grads
 
 import neurobias as nb
 from neurobias.cli import main
@@ -17,16 +18,8 @@ def _net(mode="bias", n=128, seed=0):
 
 
 def _loss_and_grad(net, low, u, y, ctx):
-    net.matmul_dtype = low
-    net.zero_grad()
-    try:
-        out = net(u, ctx).outputs
-    finally:
-        net.matmul_dtype = None
-    loss = ((out - y) ** 2).mean()
-    loss.backward()
-    grads = torch.cat([p.grad.flatten() for p in net.parameters() if p.grad is not None])
-    return float(loss), grads, out.detach()
+    loss, grads, out = loss_and_grads(net, u, y, ctx, low)
+    return float(loss), torch.cat([g.flatten() for g in grads.values()]), out
 
 
 @pytest.mark.parametrize("mode", ["bias", "full", "mask"])
