@@ -61,10 +61,14 @@ mutation: $(VENV)/.installed
 	NEUROBIAS_TEST_THREADS=1 OMP_NUM_THREADS=1 $(PY) tests/mutation.py run --max-children 2
 	$(PY) tests/mutation.py report
 
+# FixedPointFinder, the fixed-point benchmark's peer (Apache-2.0), is cloned here, not vendored
+FPF ?= .cache/fixed-point-finder
+
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_step.py --install-neuralrnn
 	$(PY) benchmarks/export.py
-	$(PY) benchmarks/fixed_points.py --reference-starts 64
+	test -d $(FPF) || git clone --depth 1 https://github.com/mattgolub/fixed-point-finder $(FPF)
+	$(PY) benchmarks/fixed_points.py --fpf $(FPF)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/reaching.py --threads 1 --install-motornet
 	$(PY) benchmarks/export_nwb.py
 
