@@ -115,9 +115,9 @@ def figure(rows: list[dict], target: float, path: Path) -> None:
 
 
 def _analysis(run_dir: Path):
-    import neurobias as nb
+    from neurobias.analyze import analyze_run
 
-    return nb.analyze_run(run_dir, lesions=False, fixed_point_starts=1, fixed_point_iters=1,
+    return analyze_run(run_dir, lesions=False, fixed_point_starts=1, fixed_point_iters=1,
                           fixed_point_max=1, progress=False)
 
 
