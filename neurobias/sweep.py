@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_path, write_json_atomic
+from ._proc import process_alive
 from .config import ConfigError, apply_overrides, config_from_dict, parse_value
 from .progress import Progress
 
@@ -152,15 +153,9 @@ def _running_here(lock: Path) -> bool:
         pid = int(pid_text)
     except (OSError, ValueError):
         return False
-    if host != socket.gethostname() or pid <= 0:
+    if host != socket.gethostname():
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a process of another user: not our run
-        return False
-    return True
+    return process_alive(pid)
 
 
 def slurm_executor(folder: Path, *, partition: str | None = None, time_min: int = 60,

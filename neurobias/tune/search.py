@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import time
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._proc import process_alive
 from ..config import ConfigError
 from ..progress import Progress
 from ..run import write_json_atomic
@@ -67,16 +67,6 @@ class TuneResult:
     report: dict[str, Any] | None = None
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # a process of another user: not our worker
-        return False
-    return pid > 0
-
-
 def _reap(study, out: Path) -> list[int]:
     """Mark trials left RUNNING by a dead worker failed and ask their parameters again.
 
@@ -103,7 +93,7 @@ def _reap_locked(study, out: Path, TrialState) -> list[int]:  # noqa: N803 - the
         if worker is not None:
             host, _, pid = worker.rpartition(":")
             if host == socket.gethostname():
-                alive = _process_alive(int(pid))
+                alive = process_alive(int(pid))
             else:  # on a cluster node: alive while its job is
                 alive = t.user_attrs.get("job_id") is None or \
                     _slurm_active(out, t.user_attrs["job_id"])
