@@ -172,7 +172,7 @@ def test_handwritten_backward_equals_autograd_when_the_loss_reads_rates_or_state
     bf16 both loops round the same operands, so they agree to bf16 rounding."""
     net = make(activation=activation, mode="full").double()
     net.matmul_dtype = low
-    u = torch.randn(7, 3, 3, dtype=torch.float64)
+    u = torch.randn(7, 3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     ctx = torch.tensor([0, 1, 0])
     x0 = net.initial_state(3)
 
@@ -189,9 +189,13 @@ def test_handwritten_backward_equals_autograd_when_the_loss_reads_rates_or_state
 
     fused, reference = grads(fused_loop), grads(net._recurrence_autograd)
     assert set(fused) == set(reference) == {"W_rec", "W_in", "biases"}
-    tol = dict(rtol=1e-9, atol=1e-12) if low is None else dict(rtol=2e-2, atol=2e-2)
     for name in fused:
-        torch.testing.assert_close(fused[name], reference[name], **tol, msg=name)
+        if low is None:
+            torch.testing.assert_close(fused[name], reference[name], rtol=1e-9, atol=1e-12,
+                                       msg=name)
+        else:  # bf16 keeps 8 bits: the two agree to a few roundings of 2^-9, as a whole
+            err = (fused[name] - reference[name]).norm() / reference[name].norm()
+            assert err < 1e-2, (name, float(err))
 
 
 def test_numpy_and_float64_inputs_are_converted():

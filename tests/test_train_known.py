@@ -72,7 +72,9 @@ def test_final_scores_use_the_evaluation_stream():
                                       n_outputs=env.n_outputs), seed=2)
     hist = nb.fit(net, env, nb.TrainConfig(steps=3, batch_size=4, eval_every=0), progress=False)
     assert hist.final == env.evaluate(net, generator(2, "eval"))
-    assert hist.evals == [{"step": 3, **hist.final}]
+    assert [{k: v for k, v in e.items() if k != "seconds"} for e in hist.evals] == \
+        [{"step": 3, **hist.final}]
+    assert hist.evals[0]["seconds"] == round(hist.seconds, 3)
 
 
 def test_trial_batches_follow_the_seed():
