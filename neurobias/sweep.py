@@ -16,6 +16,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import socket
 import statistics
 import sys
@@ -156,6 +157,17 @@ def _running_here(lock: Path) -> bool:
     if host != socket.gethostname():
         return False
     return process_alive(pid)
+
+
+def _kill_run(lock: Path) -> None:
+    """SIGKILL the run that holds ``lock`` on this machine, if it still runs (its checkpoint is
+    only ever replaced whole, so a killed run keeps its last one)."""
+    if not _running_here(lock):
+        return
+    try:
+        os.kill(int(lock.read_text().strip().rpartition(":")[2]), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
 
 
 def slurm_executor(folder: Path, *, partition: str | None = None, time_min: int = 60,
@@ -407,13 +419,13 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
                 entry.update({"job_id": job.job_id, "state": "submitted", "threads": threads})
                 entry.pop("error", None)
                 result.submitted.append(item["name"])
-                active.append((item, job))
+                active.append((item, job, run_dir))
                 write_json_atomic(manifest, manifest_path)
             time.sleep(poll_s)
             still = []
-            for item, job in active:
+            for item, job, run_dir in active:
                 if not job.done():
-                    still.append((item, job))
+                    still.append((item, job, run_dir))
                     continue
                 entry = manifest["runs"][item["name"]]
                 try:
@@ -429,11 +441,16 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
                 bar.update(1, failed=n_failed or None, last=item["name"])
             active = still
     except KeyboardInterrupt:
-        for _, job in active:
-            job.cancel(check=False)
+        for _, job, _ in active:
+            job.cancel(check=False)  # SIGINT to the job's submitit process, which stops its run
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(job.done() for _, job in active):
+        while time.monotonic() < deadline and not all(job.done() for _, job, _ in active):
             time.sleep(0.05)
+        for _, job, run_dir in active:
+            if not job.done():  # it missed the signal (e.g. still starting): stop both directly
+                _kill_run(Path(run_dir) / "running.pid")
+                if getattr(job, "_process", None) is not None:
+                    job._process.kill()
         raise
     finally:
         bar.close()
