@@ -268,8 +268,11 @@ def test_sigterm_stops_a_local_sweep_and_its_runs(tmp_path):
            "--grid", "circuit.n_units=16,24", "--jobs", "1", "--threads", "1", "--no-progress"]
     for item in FAST[:-1] + ["train.steps=100000", "env.duration_ms=400.0"]:
         cmd += ["--set", item]
+    # started as a shell starts a background job (`cmd &` in a script): SIGINT ignored, and so
+    # ignored by every process it starts, submitit's too, whose cancel is a SIGINT
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         deadline = time.time() + 120
         while time.time() < deadline and not list(out.glob("runs/*/checkpoint.pt")):
