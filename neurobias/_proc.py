@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 
@@ -24,3 +25,36 @@ def process_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True  # no /proc (macOS) or it vanished just now: trust os.kill
     return state not in ("Z", "X")
+
+
+def _children(pid: int) -> list[int]:
+    """Child pids of ``pid`` (Linux /proc; empty where it cannot be read)."""
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and every process below it, the deepest first.
+
+    For a local submitit job that missed its cancel signal: a process started in the background
+    by a shell ignores SIGINT, and so do the processes it starts, while SIGINT is how submitit
+    cancels a local job. Its children are read before any is killed (a killed parent's children
+    are re-parented and could no longer be found).
+    """
+    if pid <= 0:
+        return
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += _children(p)
+    for p in reversed(tree):
+        try:
+            os.kill(p, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass

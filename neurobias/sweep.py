@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_path, write_json_atomic
-from ._proc import process_alive
+from ._proc import kill_tree, process_alive
 from .config import ConfigError, apply_overrides, config_from_dict, parse_value
 from .progress import Progress
 
@@ -157,6 +157,14 @@ def _running_here(lock: Path) -> bool:
     if host != socket.gethostname():
         return False
     return process_alive(pid)
+
+
+def kill_job(job) -> None:
+    """SIGKILL a local submitit job's process and everything it started."""
+    process = getattr(job, "_process", None)
+    if process is not None:
+        kill_tree(process.pid)
+        process.wait()
 
 
 def _kill_run(lock: Path) -> None:
@@ -447,10 +455,9 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
         while time.monotonic() < deadline and not all(job.done() for _, job, _ in active):
             time.sleep(0.05)
         for _, job, run_dir in active:
-            if not job.done():  # it missed the signal (e.g. still starting): stop both directly
+            if not job.done():  # it missed the signal (SIGINT ignored): stop it and its run
+                kill_job(job)
                 _kill_run(Path(run_dir) / "running.pid")
-                if getattr(job, "_process", None) is not None:
-                    job._process.kill()
         raise
     finally:
         bar.close()

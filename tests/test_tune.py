@@ -15,6 +15,7 @@ import pytest
 from conftest import restore_sigint
 
 import neurobias as nb
+from neurobias._proc import process_alive
 from neurobias.cli import main
 from neurobias.config import apply_overrides, config_from_dict, load_spec, tomllib
 from neurobias.tune import STUDY_NAME, parse_space, tune, tune_report
@@ -201,6 +202,36 @@ def test_ctrl_c_stops_a_local_study_in_its_own_words(tmp_path):
         "command resumes it (trials that were running are asked again)")
     assert "Traceback" not in rest
     assert [t.state.name for t in _study(out).trials] == ["RUNNING"]  # asked again next time
+
+
+def test_sigterm_stops_a_study_started_in_the_background_and_its_worker(tmp_path):
+    # a study started as a shell's background job ignores SIGINT, and so do the workers it
+    # starts: submitit's cancel (a SIGINT) reaches nothing, and the worker must still stop
+    out = tmp_path / "study"
+    cmd = [sys.executable, "-m", "neurobias.cli", "tune", SINE, "--out", str(out),
+           "--space", "train.lr=1e-3:0.1:log", "--trials", "3", "--pruner", "none",
+           "--jobs", "1", "--threads", "1", "--no-progress"]
+    for item in FAST[:1] + ["train.steps=100000", "train.checkpoint_every=50",
+                            "env.duration_ms=400.0"]:
+        cmd += ["--set", item]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not (out / "trials" / "0000" / "checkpoint.pt").exists():
+            time.sleep(0.1)  # the first trial is training
+        worker = int(_study(out).trials[0].user_attrs["worker"].rpartition(":")[2])
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, rest
+    deadline = time.time() + 30
+    while time.time() < deadline and process_alive(worker):
+        time.sleep(0.1)
+    assert not process_alive(worker)
 
 
 def test_slurm_jobs_run_trials_against_the_shared_journal(tmp_path, monkeypatch):
