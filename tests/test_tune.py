@@ -175,22 +175,32 @@ def test_killed_study_resumes_without_repeating_finished_trials(tmp_path):
     assert retry[0].value == pytest.approx(direct.summary["r2"], abs=1e-12)
 
 
-def test_ctrl_c_stops_a_local_study_in_its_own_words(tmp_path):
-    out = tmp_path / "study"
+def _start_endless_study(out, progress: str, preexec):
+    """A study of 3 trials that never finish (100000 steps each), one worker, started in its
+    own session."""
     cmd = [sys.executable, "-m", "neurobias.cli", "tune", SINE, "--out", str(out),
            "--space", "train.lr=1e-3:0.1:log", "--trials", "3", "--pruner", "none",
-           "--jobs", "1", "--threads", "1", "--progress"]
+           "--jobs", "1", "--threads", "1", progress]
     for item in FAST[:1] + ["train.steps=100000", "train.checkpoint_every=50",
                             "env.duration_ms=400.0"]:
         cmd += ["--set", item]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=restore_sigint, start_new_session=True,
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=preexec, start_new_session=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _wait_for_first_trial(out) -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline and not (out / "trials" / "0000" / "checkpoint.pt").exists():
+        time.sleep(0.1)  # the first trial is training
+
+
+def test_ctrl_c_stops_a_local_study_in_its_own_words(tmp_path):
+    out = tmp_path / "study"
+    proc = _start_endless_study(out, "--progress", restore_sigint)
     try:
         assert proc.stderr.readline().startswith("tune: 0/3 trials (0%)")
-        deadline = time.time() + 120
-        while time.time() < deadline and not (out / "trials" / "0000" / "checkpoint.pt").exists():
-            time.sleep(0.1)  # the first trial is training
+        _wait_for_first_trial(out)
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=120)
     finally:
@@ -208,19 +218,10 @@ def test_sigterm_stops_a_study_started_in_the_background_and_its_worker(tmp_path
     # a study started as a shell's background job ignores SIGINT, and so do the workers it
     # starts: submitit's cancel (a SIGINT) reaches nothing, and the worker must still stop
     out = tmp_path / "study"
-    cmd = [sys.executable, "-m", "neurobias.cli", "tune", SINE, "--out", str(out),
-           "--space", "train.lr=1e-3:0.1:log", "--trials", "3", "--pruner", "none",
-           "--jobs", "1", "--threads", "1", "--no-progress"]
-    for item in FAST[:1] + ["train.steps=100000", "train.checkpoint_every=50",
-                            "env.duration_ms=400.0"]:
-        cmd += ["--set", item]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = _start_endless_study(out, "--no-progress",
+                                lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not (out / "trials" / "0000" / "checkpoint.pt").exists():
-            time.sleep(0.1)  # the first trial is training
+        _wait_for_first_trial(out)
         worker = int(_study(out).trials[0].user_attrs["worker"].rpartition(":")[2])
         proc.send_signal(signal.SIGTERM)
         _, rest = proc.communicate(timeout=120)
