@@ -83,21 +83,15 @@ def _phi_into(name: str, x: torch.Tensor, out: torch.Tensor) -> None:
 
 def _times_dphi(name: str, g: torch.Tensor, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """g * phi'(x), given x and r = phi(x), with the kernels autograd itself uses."""
-    aten = torch.ops.aten
-    if name == "relu":
-        return aten.threshold_backward(g, x, 0.0)
-    if name == "tanh":
-        return aten.tanh_backward(g, r)
-    if name == "sigmoid":
-        return aten.sigmoid_backward(g, r)
-    if name == "softplus":
-        return aten.softplus_backward(g, x, 1.0, 20.0)
-    return g
+    out = torch.empty_like(g)
+    _times_dphi_into(name, g, x, r, out)
+    return out
 
 
 def _times_dphi_into(name: str, g: torch.Tensor, x: torch.Tensor, r: torch.Tensor,
                      out: torch.Tensor) -> None:
-    """out = g * phi'(x) with the same kernels, written into ``out`` (which may be ``g``)."""
+    """out = g * phi'(x), given x and r = phi(x), with the kernels autograd itself uses, written
+    into ``out`` (which may be ``g``)."""
     aten = torch.ops.aten
     if name == "relu":
         aten.threshold_backward.grad_input(g, x, 0.0, grad_input=out)

@@ -16,7 +16,6 @@ import itertools
 import json
 import math
 import os
-import signal
 import socket
 import statistics
 import sys
@@ -159,23 +158,22 @@ def _running_here(lock: Path) -> bool:
     return process_alive(pid)
 
 
-def kill_job(job) -> None:
-    """SIGKILL a local submitit job's process and everything it started."""
-    process = getattr(job, "_process", None)
-    if process is not None:
-        kill_tree(process.pid)
-        process.wait()
-
-
-def _kill_run(lock: Path) -> None:
-    """SIGKILL the run that holds ``lock`` on this machine, if it still runs (its checkpoint is
-    only ever replaced whole, so a killed run keeps its last one)."""
-    if not _running_here(lock):
-        return
-    try:
-        os.kill(int(lock.read_text().strip().rpartition(":")[2]), signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
+def stop_local_jobs(jobs) -> None:
+    """Stop local submitit jobs after Ctrl-C or SIGTERM: cancel each (a SIGINT to its submitit
+    process, which stops its run), wait up to 10 s, then SIGKILL every job still running with
+    everything it started. A command started as a shell's background job ignores SIGINT, and so
+    do the processes it starts: their cancel reaches nothing. Checkpoints are only ever
+    replaced whole, so a killed run keeps its last one."""
+    for job in jobs:
+        job.cancel(check=False)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(job.done() for job in jobs):
+        time.sleep(0.05)
+    for job in jobs:
+        process = getattr(job, "_process", None)
+        if not job.done() and process is not None:
+            kill_tree(process.pid)
+            process.wait()
 
 
 def slurm_executor(folder: Path, *, partition: str | None = None, time_min: int = 60,
@@ -427,13 +425,13 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
                 entry.update({"job_id": job.job_id, "state": "submitted", "threads": threads})
                 entry.pop("error", None)
                 result.submitted.append(item["name"])
-                active.append((item, job, run_dir))
+                active.append((item, job))
                 write_json_atomic(manifest, manifest_path)
             time.sleep(poll_s)
             still = []
-            for item, job, run_dir in active:
+            for item, job in active:
                 if not job.done():
-                    still.append((item, job, run_dir))
+                    still.append((item, job))
                     continue
                 entry = manifest["runs"][item["name"]]
                 try:
@@ -449,15 +447,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
                 bar.update(1, failed=n_failed or None, last=item["name"])
             active = still
     except KeyboardInterrupt:
-        for _, job, _ in active:
-            job.cancel(check=False)  # SIGINT to the job's submitit process, which stops its run
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(job.done() for _, job, _ in active):
-            time.sleep(0.05)
-        for _, job, run_dir in active:
-            if not job.done():  # it missed the signal (SIGINT ignored): stop it and its run
-                kill_job(job)
-                _kill_run(Path(run_dir) / "running.pid")
+        stop_local_jobs([job for _, job in active])
         raise
     finally:
         bar.close()

@@ -1,4 +1,7 @@
 import os
+import signal
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,3 +65,36 @@ def loss_and_grads(net, u, y, ctx, low=None):
     loss.backward()
     return (loss.detach(), {k: p.grad.detach().clone() for k, p in net.named_parameters()
                             if p.grad is not None}, out.detach())
+
+
+def ignore_sigint() -> None:
+    """``preexec_fn`` that starts a command as a shell starts a background job (``cmd &`` in a
+    script): SIGINT ignored, and so ignored by every process it starts."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_and_collect(proc, sig, timeout: float = 120) -> str:
+    """Send ``sig`` to a command started in its own session and return its stderr; the whole
+    session is SIGKILLed if it has not exited by then."""
+    try:
+        proc.send_signal(sig)
+        return proc.communicate(timeout=timeout)[1]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def gone_within(pid: int, seconds: float = 30) -> bool:
+    """Whether process ``pid`` is gone (no such pid, or a zombie) within ``seconds``; read
+    directly from the OS, independently of the package's own liveness test."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        state = Path(f"/proc/{pid}/stat")
+        if state.exists() and state.read_text().split()[2] == "Z":
+            return True
+        time.sleep(0.1)
+    return False

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import restore_sigint
+from conftest import gone_within, ignore_sigint, restore_sigint, stop_and_collect
 
 import neurobias as nb
 from neurobias.cli import main
@@ -162,16 +162,12 @@ def test_ctrl_c_stops_a_local_sweep_in_its_own_words(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=restore_sigint,
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
-    try:
-        assert proc.stderr.readline().startswith("sweep: 0/4 runs (0%)")
-        deadline = time.time() + 120
-        while time.time() < deadline and not list(out.glob("runs/*/checkpoint.pt")):
-            time.sleep(0.1)  # the first run is training
-        proc.send_signal(signal.SIGINT)
-        _, rest = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    first_line = proc.stderr.readline()
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("runs/*/checkpoint.pt")):
+        time.sleep(0.1)  # the first run is training
+    rest = stop_and_collect(proc, signal.SIGINT)
+    assert first_line.startswith("sweep: 0/4 runs (0%)")
     assert proc.returncode == 130, rest
     assert rest.strip().splitlines()[-1] == (
         "neurobias: sweep interrupted: the runs started here were stopped; finished runs and "
@@ -268,36 +264,21 @@ def test_sigterm_stops_a_local_sweep_and_its_runs(tmp_path):
            "--grid", "circuit.n_units=16,24", "--jobs", "1", "--threads", "1", "--no-progress"]
     for item in FAST[:-1] + ["train.steps=100000", "env.duration_ms=400.0"]:
         cmd += ["--set", item]
-    # started as a shell starts a background job (`cmd &` in a script): SIGINT ignored, and so
-    # ignored by every process it starts, submitit's too, whose cancel is a SIGINT
+    # started as a shell's background job: submitit's cancel (a SIGINT) then reaches nothing
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline and not list(out.glob("runs/*/checkpoint.pt")):
-            time.sleep(0.1)  # the first run is training
-        lock = next(out.glob("runs/*/running.pid"))
-        run_pid = int(lock.read_text().rsplit(":", 1)[1])
-        proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+                            preexec_fn=ignore_sigint)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("runs/*/checkpoint.pt")):
+        time.sleep(0.1)  # the first run is training
+    locks = list(out.glob("runs/*/running.pid"))
+    run_pid = int(locks[0].read_text().rsplit(":", 1)[1]) if locks else None
+    rest = stop_and_collect(proc, signal.SIGTERM)
+    assert run_pid is not None, "no run started"
     assert proc.returncode == 143, rest
     assert rest.strip().splitlines()[-1] == (
         "neurobias: sweep terminated (SIGTERM): the runs started here were stopped; finished "
         "runs and checkpoints are kept; the same command continues the sweep")
-    deadline = time.time() + 30
-    while time.time() < deadline and _alive(run_pid):
-        time.sleep(0.1)
-    assert not _alive(run_pid)
+    assert gone_within(run_pid)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    state = Path(f"/proc/{pid}/stat")
-    return not (state.exists() and state.read_text().split()[2] == "Z")  # a zombie is gone

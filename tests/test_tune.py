@@ -12,10 +12,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import restore_sigint
+from conftest import gone_within, ignore_sigint, restore_sigint, stop_and_collect
 
 import neurobias as nb
-from neurobias._proc import process_alive
 from neurobias.cli import main
 from neurobias.config import apply_overrides, config_from_dict, load_spec, tomllib
 from neurobias.tune import STUDY_NAME, parse_space, tune, tune_report
@@ -198,14 +197,10 @@ def _wait_for_first_trial(out) -> None:
 def test_ctrl_c_stops_a_local_study_in_its_own_words(tmp_path):
     out = tmp_path / "study"
     proc = _start_endless_study(out, "--progress", restore_sigint)
-    try:
-        assert proc.stderr.readline().startswith("tune: 0/3 trials (0%)")
-        _wait_for_first_trial(out)
-        proc.send_signal(signal.SIGINT)
-        _, rest = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    first_line = proc.stderr.readline()
+    _wait_for_first_trial(out)
+    rest = stop_and_collect(proc, signal.SIGINT)
+    assert first_line.startswith("tune: 0/3 trials (0%)")
     assert proc.returncode == 130, rest
     assert rest.strip().splitlines()[-1] == (
         "neurobias: tune interrupted: finished trials are kept in the study's journal; the same "
@@ -218,21 +213,12 @@ def test_sigterm_stops_a_study_started_in_the_background_and_its_worker(tmp_path
     # a study started as a shell's background job ignores SIGINT, and so do the workers it
     # starts: submitit's cancel (a SIGINT) reaches nothing, and the worker must still stop
     out = tmp_path / "study"
-    proc = _start_endless_study(out, "--no-progress",
-                                lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    try:
-        _wait_for_first_trial(out)
-        worker = int(_study(out).trials[0].user_attrs["worker"].rpartition(":")[2])
-        proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    proc = _start_endless_study(out, "--no-progress", ignore_sigint)
+    _wait_for_first_trial(out)
+    worker = int(_study(out).trials[0].user_attrs["worker"].rpartition(":")[2])
+    rest = stop_and_collect(proc, signal.SIGTERM)
     assert proc.returncode == 143, rest
-    deadline = time.time() + 30
-    while time.time() < deadline and process_alive(worker):
-        time.sleep(0.1)
-    assert not process_alive(worker)
+    assert gone_within(worker)
 
 
 def test_slurm_jobs_run_trials_against_the_shared_journal(tmp_path, monkeypatch):

@@ -20,9 +20,9 @@ from ..sweep import (
     _slurm_active,
     _stderr_into,
     available_cores,
-    kill_job,
     plan_local,
     slurm_executor,
+    stop_local_jobs,
 )
 from .report import tune_report
 from .space import Param, parse_space, validate_space
@@ -304,14 +304,7 @@ def _run_local(out, settings, study, result, left, jobs, threads, progress, poll
             except Exception as err:  # noqa: BLE001 - a worker that stopped is reported
                 result.errors[-1] = _error_line(str(err)) or type(err).__name__
     except KeyboardInterrupt:
-        for w in workers:
-            w.cancel(check=False)  # SIGINT to the job's submitit process, which stops its worker
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not all(w.done() for w in workers):
-            time.sleep(0.05)
-        for w in workers:
-            if not w.done():  # it missed the signal (SIGINT ignored): stop it and its worker
-                kill_job(w)
+        stop_local_jobs(workers)
         raise
     finally:
         bar.close()
