@@ -11,11 +11,16 @@ Three measurements, each printed as it finishes and written to ``--json``:
    (forward and backward; readout and input products are negligible at this N), 4 T B N^2
    flops; "fraction of peak" is that work's rate over the peak of the same precision. Beside it,
    the floor: the same 2T products alone, back to back.
-3. The widest circuit that trains: N = 16384, 32768, 65536 (bf16, B = 64, T = 100) until one
+3. The forms of the recurrent product, forward pass only at N = 8192, B = 256: time, and the
+   error of the rates over all T steps against the same loop in float64 (relative Frobenius
+   norm): fp32 (TF32 off), TF32, bf16 as the package runs it (product rounded to bf16, summed
+   in fp32), and bf16 operands with a float32 product (``torch.mm(..., out_dtype=float32)``,
+   where this torch has it), which the package does not use yet.
+4. The widest circuit that trains: N = 16384, 32768, 65536, 131072 (bf16, B = 64, T = 100) until one
    step runs out of device memory or takes longer than ``--max-step-seconds``; for each N the
    time to build the circuit (its weights are drawn on the CPU, then moved), the step time and
-   the peak device memory. A width whose weights would not fit twice in the host's free memory
-   is skipped with that reason rather than risking the host.
+   the peak device memory. A width whose weights would not fit twice in the host's memory is
+   skipped with that reason rather than risking the host.
 
     python benchmarks/gpu_step.py [--device cuda] [--json data/bench_gpu.json]
     python benchmarks/gpu_step.py --device cpu --sizes 256 --batch 8 --peak-n 512 \\
@@ -135,6 +140,56 @@ def floor(n: int, batch: int, device: torch.device, precision: str):
     return run
 
 
+def forms(n: int, batch: int, device: torch.device, repeats: int) -> list[dict]:
+    """Time and float64 error of each form of the recurrent product (forward only)."""
+    from neurobias.circuit import _Recurrence
+    cfg = nb.CircuitConfig(n_units=n, n_inputs=N_IN, n_outputs=N_OUT, activation="relu",
+                           dt_ms=20.0, tau_ms=100.0, mode="bias")
+    net = nb.RateRNN(cfg, seed=0).to(device)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    u = torch.randn(N_T, batch, N_IN, generator=gen).to(device)
+    a, act = net.alpha, cfg.activation
+    with torch.no_grad():
+        drive = torch.matmul(u, net.W_in.t() * a) + net.biases[0] * a
+        x0 = net.initial_state(batch)
+        ref = _Recurrence.apply(drive.double(), x0.double(), net.W_rec.double(), a, act)[1]
+
+    def package(low):
+        return lambda: _Recurrence.apply(drive, x0, net.W_rec, a, act, low)[1]
+
+    def fp32_product():
+        w_low = net.W_rec.t().to(torch.bfloat16)
+        rates = torch.empty_like(drive)
+        x, r_low = x0.clone(), torch.relu(x0).to(torch.bfloat16)
+        for t in range(N_T):
+            x.mul_(1.0 - a).add_(drive[t])
+            x.add_(torch.mm(r_low, w_low, out_dtype=torch.float32), alpha=a)
+            torch.clamp_min(x, 0.0, out=rates[t])
+            r_low.copy_(rates[t])
+        return rates
+
+    cases = [("fp32", "fp32", package(None)), ("tf32", "tf32", package(None)),
+             ("bf16 (package: bf16 product)", "bf16", package(torch.bfloat16)),
+             ("bf16 operands, fp32 product", "bf16", fp32_product)]
+    rows = []
+    for name, prec, fn in cases:
+        if device.type != "cuda" and prec == "tf32":
+            continue
+        with Precision(prec), torch.no_grad():
+            try:
+                rates = fn()
+            except (TypeError, RuntimeError, NotImplementedError) as err:
+                rows.append({"form": name, "error": None, "why": str(err).split("\n")[0][:160]})
+                print(rows[-1], flush=True)
+                continue
+            t = min(timed(fn, device, repeats))
+        err = float((rates.double() - ref).norm() / ref.norm())
+        rows.append({"form": name, "n_units": n, "batch": batch, "forward_ms": round(t * 1e3, 2),
+                     "rates_rel_error": float(f"{err:.3g}")})
+        print(rows[-1], flush=True)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda")
@@ -143,7 +198,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--peak-n", type=int, default=8192)
     p.add_argument("--widths", type=int, nargs="+",
-                   default=[16384, 32768, 65536])
+                   default=[16384, 32768, 65536, 131072])
     p.add_argument("--width-batch", type=int, default=64)
     p.add_argument("--max-step-seconds", type=float, default=60.0)
     p.add_argument("--json", default="data/bench_gpu.json")
@@ -181,14 +236,18 @@ def main() -> None:
             result["step"].append(row)
             print(row, flush=True)
             save()
+    result["forms"] = []
+    for n in args.sizes:
+        result["forms"] += forms(n, args.batch, device, args.repeats)
+        save()
     result["widest"] = []
     for n in args.widths:
         need = 2 * 4 * n * n  # float32 weights and one temporary while they are drawn
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        if need > free:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        if need > 0.8 * total:
             row = {"n_units": n, "trains": None,
                    "why": f"skipped: drawing the weights needs about {need / 2**30:.0f} GiB of "
-                          f"host memory, {free / 2**30:.0f} GiB free"}
+                          f"host memory, {total / 2**30:.0f} GiB in all"}
             result["widest"].append(row)
             print(row, flush=True)
             break
