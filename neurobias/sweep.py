@@ -122,8 +122,43 @@ def plan_local(n_runs: int, jobs: int | None, threads: int | None,
     return jobs, threads
 
 
-def run_point(config: dict[str, Any], run_dir: str, threads: int) -> dict[str, Any]:
-    """Train one grid point (the function each submitted job runs); returns its summary."""
+def local_gpus() -> list[str]:
+    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES entries (indices or
+    UUIDs): that variable's entries when it is set, else one index per device torch counts."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [v.strip() for v in visible.split(",") if v.strip()]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def least_busy(gpus: list[str], busy: list[str | None]) -> str | None:
+    """The device of ``gpus`` running the fewest of the jobs in ``busy`` (the first on a tie);
+    None when there are no devices."""
+    if not gpus:
+        return None
+    return min(gpus, key=lambda g: (busy.count(g), gpus.index(g)))
+
+
+def see_gpu(gpu: str | None) -> None:
+    """In a job's process, before anything touches CUDA: make ``gpu`` (a CUDA_VISIBLE_DEVICES
+    entry; "" for none) the only device it sees; None keeps what the job started with."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+
+
+def run_point(config: dict[str, Any], run_dir: str, threads: int,
+              gpu: str | None = None) -> dict[str, Any]:
+    """Train one grid point (the function each submitted job runs); returns its summary.
+
+    ``gpu``: the CUDA device this run may see (a CUDA_VISIBLE_DEVICES entry; "" for none),
+    set before anything touches CUDA; None keeps the variable the job started with (SLURM's).
+    Local sweeps must set it: submitit's local executor starts every job with
+    CUDA_VISIBLE_DEVICES empty, so a local run would otherwise train on the CPU beside an idle
+    GPU.
+    """
+    see_gpu(gpu)
     import torch
 
     from .run import train_run
@@ -412,6 +447,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
     controller_log.parent.mkdir(parents=True, exist_ok=True)
     ex.update_parameters(timeout_min=7 * 24 * 60)
     bar = Progress(len(todo), "sweep", "run", progress)
+    gpus = local_gpus()  # the runs share this command's GPUs, each on the least busy one
     n_failed = 0
     queue = list(todo)
     active = []
@@ -419,19 +455,24 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
         while queue or active:
             while queue and len(active) < jobs:
                 item, run_dir = queue.pop(0)
+                gpu = least_busy(gpus, [g for _, _, g in active])
                 with _stderr_into(controller_log):
-                    job = ex.submit(run_point, item["config"], str(run_dir), threads)
+                    job = ex.submit(run_point, item["config"], str(run_dir), threads, gpu or "")
                 entry = manifest["runs"][item["name"]]
                 entry.update({"job_id": job.job_id, "state": "submitted", "threads": threads})
+                if gpu is None:
+                    entry.pop("gpu", None)
+                else:
+                    entry["gpu"] = gpu
                 entry.pop("error", None)
                 result.submitted.append(item["name"])
-                active.append((item, job))
+                active.append((item, job, gpu))
                 write_json_atomic(manifest, manifest_path)
             time.sleep(poll_s)
             still = []
-            for item, job in active:
+            for item, job, gpu in active:
                 if not job.done():
-                    still.append((item, job))
+                    still.append((item, job, gpu))
                     continue
                 entry = manifest["runs"][item["name"]]
                 try:
@@ -447,7 +488,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
                 bar.update(1, failed=n_failed or None, last=item["name"])
             active = still
     except KeyboardInterrupt:
-        stop_local_jobs([job for _, job in active])
+        stop_local_jobs([job for _, job, _ in active])
         raise
     finally:
         bar.close()

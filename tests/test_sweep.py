@@ -282,3 +282,41 @@ def test_sigterm_stops_a_local_sweep_and_its_runs(tmp_path):
     assert gone_within(run_pid)
 
 
+
+
+def test_local_runs_and_workers_see_this_commands_gpus(tmp_path, monkeypatch):
+    import torch
+    from submitit import LocalExecutor
+
+    from neurobias.sweep import least_busy, local_gpus, see_gpu
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, GPU-5f2e")
+    assert local_gpus() == ["3", "GPU-5f2e"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert local_gpus() == []
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert local_gpus() == [str(i) for i in range(torch.cuda.device_count())]
+    assert least_busy(["0", "1"], ["0", None]) == "1"
+    assert least_busy(["0", "1"], ["1", "1", "0"]) == "0"
+    assert least_busy(["0", "1"], ["0", "1"]) == "0"  # a tie goes to the first
+    assert least_busy([], ["0"]) is None
+    # three runs, two at a time, on the two devices this command sees: one each, then the third
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7,9")
+    result = sweep(spec(), {"circuit.n_units": [16]}, tmp_path / "s", seeds=3, jobs=2,
+                   threads=1, progress=False)
+    assert set(result.runs.values()) == {"finished"}
+    runs = json.loads((tmp_path / "s" / "manifest.json").read_text())["runs"]
+    gpus = [runs[name]["gpu"] for name in result.submitted]
+    assert sorted(gpus[:2]) == ["7", "9"] and gpus[2] in ("7", "9")
+    from submitit.core.utils import DelayedSubmission
+    for name, gpu in zip(result.submitted, gpus):  # what each job was handed to run
+        call = DelayedSubmission.load(tmp_path / "s" / "submitit" /
+                                      f"{runs[name]['job_id']}_submitted.pkl")
+        assert call.function.__name__ == "run_point" and call.args[3] == gpu
+    # why it is needed: submitit's local executor starts every job with no GPU visible; a job
+    # that is handed its device sees it
+    ex = LocalExecutor(folder=tmp_path / "ex")
+    ex.update_parameters(timeout_min=5)
+    plain = ex.submit(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+    handed = ex.submit(lambda g: (see_gpu(g), os.environ.get("CUDA_VISIBLE_DEVICES"))[1], "9")
+    kept = ex.submit(lambda: (see_gpu(None), os.environ.get("CUDA_VISIBLE_DEVICES"))[1])
+    assert plain.result() == "" and handed.result() == "9" and kept.result() == ""

@@ -308,3 +308,15 @@ def test_space_strings_round_trip():
     assert parse_space([p.text() for p in space.values()]) == space
     with pytest.raises(nb.ConfigError, match="is not a study folder"):
         tune_report("/nonexistent")
+
+
+def test_local_workers_are_spread_over_this_commands_gpus(tmp_path, monkeypatch):
+    from submitit.core.utils import DelayedSubmission
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    out = tmp_path / "study"
+    result = tune(load_spec(SINE, FAST), ["train.lr=1e-3:1:log"], out, trials=2, metric="r2",
+                  jobs=2, threads=1, progress=False)
+    handed = [DelayedSubmission.load(out / "submitit" / f"{job}_submitted.pkl").args[3]
+              for job in result.submitted]
+    assert sorted(handed) == ["4", "6"]
+    assert len(_study(out).trials) == 2

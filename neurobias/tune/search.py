@@ -20,6 +20,7 @@ from ..sweep import (
     _slurm_active,
     _stderr_into,
     available_cores,
+    local_gpus,
     plan_local,
     slurm_executor,
     stop_local_jobs,
@@ -278,10 +279,12 @@ def _run_local(out, settings, study, result, left, jobs, threads, progress, poll
     done0 = sum(1 for t in before if t.state.name in FINISHED)
     bar = Progress(settings["trials"], "tune", "trial", progress, initial=done0)
     workers = []
+    gpus = local_gpus()  # the workers share this command's GPUs, spread over them in turn
     try:
-        for _ in range(jobs):
+        for k in range(jobs):
+            gpu = gpus[k % len(gpus)] if gpus else ""
             with _stderr_into(controller_log):
-                workers.append(ex.submit(run_worker, str(out), settings, threads))
+                workers.append(ex.submit(run_worker, str(out), settings, threads, gpu))
             result.submitted.append(str(workers[-1].job_id))
         while True:
             finished_workers = all(w.done() for w in workers)

@@ -11,17 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, apply_overrides, config_from_dict
+from ..sweep import see_gpu
 from .space import Param, parse_space, to_text
 from .study import FINISHED, count_states, make_sampler, open_study, quiet_optuna, trial_dirs
 
 __all__ = ["run_worker", "run_trial"]
 
 
-def run_worker(out: str, settings: dict[str, Any], threads: int) -> int:
+def run_worker(out: str, settings: dict[str, Any], threads: int,
+               gpu: str | None = None) -> int:
     """Run trials against the study in ``out`` until ``settings["trials"]`` have finished.
 
-    The function each local process or SLURM job runs. Returns the trials it ran.
+    The function each local process or SLURM job runs. Returns the trials it ran. ``gpu``: the
+    CUDA device its trials may use (see ``sweep.run_point``); None keeps the job's own.
     """
+    see_gpu(gpu)
     import optuna
     import torch
     from optuna.storages.journal import JournalFileOpenLock
