@@ -1,11 +1,13 @@
 """Time to accuracy, and how far bfloat16 solutions lie from float32 ones.
 
-Part 1 (time to accuracy). Reads the runs of a sweep over ``train.precision`` and
-``train.steps`` (data/time_to_accuracy/run.sh) and, for every run, the first periodic evaluation
+Part 1 (time to accuracy). Reads the runs of one or more sweeps over ``train.precision``,
+``train.steps``, ``train.batch_size`` or ``train.lr`` (data/time_to_accuracy/run.sh) and, for
+every run, the first periodic evaluation
 whose accuracy_mean reaches a target (0.80 and 0.75 by default): its step and the run's wall
 time then (``seconds`` of that evaluation in history.json, earlier evaluations included). Per
-condition: mean and SD over seeds of that time and of the final scores, and how many seeds got
-there; the speed-up is today's recipe's mean time (fp32, 3000 steps) over each condition's.
+condition (precision, steps, batch size, learning rate): mean and SD over seeds of that time and
+of the final scores, and how many seeds got there; the speed-up is the documented recipe's mean
+time (fp32, 3000 steps, batch 64, lr 0.01) over each condition's.
 Writes ``time_to_accuracy.md`` / ``.json`` and a figure of accuracy_mean against wall time.
 
 Part 2 (solutions), with ``--reference``: for each seed, the float32 run is compared with the
@@ -21,6 +23,7 @@ If bf16's distances lie inside the trial-stream yardstick, the analyses built on
 what an fp32 run would say.
 
     python analyses/time_to_accuracy.py data/time_to_accuracy/sweep \\
+        data/time_to_accuracy/batch_screen data/time_to_accuracy/lr_screen \\
         --reference data/time_to_accuracy/trial_stream --out data/time_to_accuracy
 """
 
@@ -37,7 +40,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-COLORS = {"fp32": "tab:blue", "bf16": "tab:red"}
+RECIPE = ("fp32", 3000, 64, 0.01)  # precision, steps, batch size, lr of tasks/multitask.toml
 
 
 def load_runs(sweep: Path) -> list[dict]:
@@ -49,8 +52,10 @@ def load_runs(sweep: Path) -> list[dict]:
             continue
         cfg = json.loads((run / "config.json").read_text())
         hist = json.loads(hist_path.read_text())
-        rows.append({"run": run, "seed": cfg["seed"], "precision": cfg["train"]["precision"],
-                     "steps": cfg["train"]["steps"], "evals": hist["evals"],
+        t = cfg["train"]
+        rows.append({"run": run, "seed": cfg["seed"],
+                     "key": (t["precision"], t["steps"], t["batch_size"], t["lr"]),
+                     "precision": t["precision"], "steps": t["steps"], "evals": hist["evals"],
                      "final": hist["final"], "seconds": hist["seconds"]})
     return rows
 
@@ -71,14 +76,16 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 
 def time_table(rows: list[dict], target: float) -> list[dict]:
     out = []
-    for key in sorted({(r["precision"], r["steps"]) for r in rows}, key=lambda k: (-k[1], k[0])):
-        group = [r for r in rows if (r["precision"], r["steps"]) == key]
+    for key in sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, -k[1], k[0], -k[2],
+                                                               k[3])):
+        group = [r for r in rows if r["key"] == key]
         reached = [first_reach(r["evals"], target) for r in group]
         times = [x[1] for x in reached if x is not None]
         steps = [x[0] for x in reached if x is not None]
         final = [r["final"]["accuracy_mean"] for r in group]
         out.append({
-            "target": target, "precision": key[0], "steps": key[1], "seeds": len(group),
+            "target": target, "precision": key[0], "steps": key[1], "batch_size": key[2],
+            "lr": key[3], "seeds": len(group),
             "reached": len(times),
             "seconds_to_target": mean_sd(times), "step_to_target": mean_sd(steps),
             "per_seed_seconds": [None if x is None else round(x[1], 1) for x in reached],
@@ -87,7 +94,8 @@ def time_table(rows: list[dict], target: float) -> list[dict]:
             "per_task": {k.split("/", 1)[1]: mean_sd([r["final"][k] for r in group])
                          for k in sorted(group[0]["final"]) if k.startswith("accuracy/")},
         })
-    base = next((t for t in out if t["precision"] == "fp32" and t["steps"] == 3000), None)
+    base = next((t for t in out if (t["precision"], t["steps"], t["batch_size"], t["lr"]) ==
+                 RECIPE), None)
     for t in out:
         ok = base and base["reached"] and t["reached"]
         t["speedup"] = (base["seconds_to_target"][0] / t["seconds_to_target"][0]) if ok else None
@@ -95,21 +103,23 @@ def time_table(rows: list[dict], target: float) -> list[dict]:
 
 
 def figure(rows: list[dict], target: float, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8, 4.6), constrained_layout=True)
+    keys = sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, k))
+    colors = {k: plt.get_cmap("tab10")(i % 10) for i, k in enumerate(keys)}
     for r in rows:
         t = [e["seconds"] / 60 for e in r["evals"]]
         a = [e["accuracy_mean"] for e in r["evals"]]
-        ls = "-" if r["steps"] == 3000 else "--"
-        ax.plot(t, a, ls, color=COLORS[r["precision"]], lw=1.2, alpha=0.8)
-    for (prec, steps) in sorted({(r["precision"], r["steps"]) for r in rows}):
-        ax.plot([], [], "-" if steps == 3000 else "--", color=COLORS[prec],
-                label=f"{prec}, {steps} steps")
+        ax.plot(t, a, color=colors[r["key"]], lw=2.0 if r["key"] == RECIPE else 1.0, alpha=0.8)
+    for k in keys:
+        ax.plot([], [], color=colors[k], lw=2.0 if k == RECIPE else 1.0,
+                label=f"{k[0]}, {k[1]} steps, batch {k[2]}, lr {k[3]:g}" +
+                (" (recipe)" if k == RECIPE else ""))
     ax.axhline(target, color="k", lw=0.8, ls=":")
     ax.set_xlabel("wall time of the run (min; one torch thread, two runs side by side)")
     ax.set_ylabel("accuracy_mean (8 tasks, strict)")
     ax.set_ylim(0, 1)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("multitask spec, N = 512: one line per run (3 seeds per condition)")
+    ax.set_title("multitask spec, N = 512: one line per run and seed")
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
@@ -147,10 +157,9 @@ def compare(a, b) -> dict:
 def solutions(rows: list[dict], reference: list[dict]) -> list[dict]:
     out = []
     for seed in sorted({r["seed"] for r in rows}):
-        fp32 = next((r for r in rows if r["seed"] == seed and r["precision"] == "fp32"
-                     and r["steps"] == 3000), None)
-        bf16 = next((r for r in rows if r["seed"] == seed and r["precision"] == "bf16"
-                     and r["steps"] == 3000), None)
+        fp32 = next((r for r in rows if r["seed"] == seed and r["key"] == RECIPE), None)
+        bf16 = next((r for r in rows if r["seed"] == seed and r["key"] == ("bf16",) + RECIPE[1:]),
+                    None)
         other = next((r for r in reference if r["seed"] == seed), None)
         if fp32 is None:
             continue
@@ -174,24 +183,24 @@ def markdown(tables: list[list[dict]], sols: list[dict]) -> str:
     lines = ["# Time to accuracy (multitask spec, N = 512)", "",
              "Mean ± SD over seeds; time = the run's wall time at the first evaluation (every "
              "100 steps) at or above the target, one torch thread per run, two runs side by "
-             "side on 2 cores; the speed-up is fp32 / 3000 steps' mean time over the row's "
-             "(only seeds that reached the target count).", "",
-             "| target | precision | steps | seeds reaching | step to target | minutes to target "
-             "| speed-up | final accuracy_mean | run minutes |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "side on 2 cores; the speed-up is the recipe's mean time (fp32, 3000 steps, batch "
+             "64, lr 0.01) over the row's (only seeds that reached the target count).", "",
+             "| target | precision | steps | batch | lr | seeds reaching | step to target | "
+             "minutes to target | speed-up | final accuracy_mean | run minutes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in (t for tab in tables for t in tab):
         s, m = t["step_to_target"], t["seconds_to_target"]
         sp = f"{t['speedup']:.2f}x" if t["speedup"] else "-"
         lines.append(f"| {t['target']:.2f} | {t['precision']} | {t['steps']} | "
-                     f"{t['reached']} of {t['seeds']} | "
+                     f"{t['batch_size']} | {t['lr']:g} | {t['reached']} of {t['seeds']} | "
                      f"{s[0]:.0f} ± {s[1]:.0f} | {m[0] / 60:.2f} ± {m[1] / 60:.2f} | {sp} | "
                      f"{fmt(t['final_accuracy_mean'])} | {t['run_seconds'][0] / 60:.1f} |")
     tasks = list(table[0]["per_task"])
     lines += ["", "Final accuracy per task (mean ± SD over seeds):", "",
-              "| precision | steps | " + " | ".join(tasks) + " |",
-              "|---|---|" + "---|" * len(tasks)]
+              "| precision | steps | batch | lr | " + " | ".join(tasks) + " |",
+              "|---|---|---|---|" + "---|" * len(tasks)]
     for t in table:
-        lines.append(f"| {t['precision']} | {t['steps']} | " +
+        lines.append(f"| {t['precision']} | {t['steps']} | {t['batch_size']} | {t['lr']:g} | " +
                      " | ".join(fmt(t["per_task"][k], 2) for k in tasks) + " |")
     if sols:
         lines += ["", "# bf16 against fp32 solutions (same seed, same weights, 3000 steps)", "",
@@ -215,7 +224,8 @@ def markdown(tables: list[list[dict]], sols: list[dict]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("sweep", help="sweep folder over train.precision and train.steps")
+    p.add_argument("sweep", nargs="+", help="sweep folders (over train.precision, "
+                   "train.steps, train.batch_size, train.lr)")
     p.add_argument("--reference", help="sweep folder of fp32 runs on another trial stream")
     p.add_argument("--targets", type=float, nargs="+", default=[0.80, 0.75],
                    help="accuracy_mean levels to time (the first one is drawn)")
@@ -223,9 +233,9 @@ def main() -> None:
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = load_runs(Path(args.sweep))
+    rows = [r for folder in args.sweep for r in load_runs(Path(folder))]
     if not rows:
-        raise SystemExit(f"{args.sweep}: no finished runs (history.json) under runs/")
+        raise SystemExit(f"{' '.join(args.sweep)}: no finished runs (history.json) under runs/")
     tables = [time_table(rows, target) for target in args.targets]
     sols = solutions(rows, load_runs(Path(args.reference))) if args.reference else []
     figure(rows, args.targets[0], out / "time_to_accuracy.png")
