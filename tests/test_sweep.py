@@ -312,6 +312,15 @@ def test_local_runs_and_workers_see_this_commands_gpus(tmp_path, monkeypatch):
         call = DelayedSubmission.load(tmp_path / "s" / "submitit" /
                                       f"{runs[name]['job_id']}_submitted.pkl")
         assert call.function.__name__ == "run_point" and call.args[3] == gpu
+    # a run sets the device it is handed in its own process, before it trains; None keeps it
+    from neurobias.sweep import run_point
+    cfg = json.loads(json.dumps(config_from_dict(apply_overrides(
+        spec(), ["circuit.n_units=8", "train.steps=2"])).to_dict()))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7,9")
+    run_point(cfg, str(tmp_path / "one"), 1, "9")
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "9"
+    run_point(cfg, str(tmp_path / "two"), 1)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "9"
     # why it is needed: submitit's local executor starts every job with no GPU visible; a job
     # that is handed its device sees it
     ex = LocalExecutor(folder=tmp_path / "ex")
