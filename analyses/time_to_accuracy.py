@@ -103,7 +103,7 @@ def time_table(rows: list[dict], target: float) -> list[dict]:
 
 
 def figure(rows: list[dict], target: float, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(8, 4.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(10.5, 4.6), constrained_layout=True)
     keys = sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, k))
     colors = {k: plt.get_cmap("tab10")(i % 10) for i, k in enumerate(keys)}
     for r in rows:
@@ -118,7 +118,7 @@ def figure(rows: list[dict], target: float, path: Path) -> None:
     ax.set_xlabel("wall time of the run (min; one torch thread, two runs side by side)")
     ax.set_ylabel("accuracy_mean (8 tasks, strict)")
     ax.set_ylim(0, 1)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     ax.set_title("multitask spec, N = 512: one line per run and seed")
     fig.savefig(path, dpi=130)
     plt.close(fig)
