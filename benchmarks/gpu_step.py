@@ -19,8 +19,8 @@ Three measurements, each printed as it finishes and written to ``--json``:
 4. The widest circuit that trains: N = 16384, 32768, 65536, 131072 (bf16, B = 64, T = 100) until one
    step runs out of device memory or takes longer than ``--max-step-seconds``; for each N the
    time to build the circuit (its weights are drawn on the CPU, then moved), the step time and
-   the peak device memory. A width whose weights would not fit twice in the host's memory is
-   skipped with that reason rather than risking the host.
+   the peak device memory. A width whose float32 weights would need more than 80% of the host's
+   memory is skipped with that reason rather than risking the host.
 
     python benchmarks/gpu_step.py [--device cuda] [--json data/bench_gpu.json]
     python benchmarks/gpu_step.py --device cpu --sizes 256 --batch 8 --peak-n 512 \\
@@ -242,7 +242,7 @@ def main() -> None:
         save()
     result["widest"] = []
     for n in args.widths:
-        need = 2 * 4 * n * n  # float32 weights and one temporary while they are drawn
+        need = 4 * n * n  # the float32 weights, drawn in place on the host
         total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         if need > 0.8 * total:
             row = {"n_units": n, "trains": None,

@@ -22,7 +22,7 @@ def gaussian(n_post: int, n_pre: int, gain: float, generator: torch.Generator) -
         (n_post, n_pre) float32 tensor.
     """
     w = torch.randn(n_post, n_pre, generator=generator)
-    return w * (gain / math.sqrt(max(n_pre, 1)))
+    return w.mul_(gain / math.sqrt(max(n_pre, 1)))  # in place: a wide W needs no second copy
 
 
 def uniform(n_post: int, n_pre: int, gain: float, generator: torch.Generator) -> torch.Tensor:
@@ -32,7 +32,7 @@ def uniform(n_post: int, n_pre: int, gain: float, generator: torch.Generator) ->
     are stated for.
     """
     radius = gain * math.sqrt(3.0 / max(n_pre, 1))
-    return (torch.rand(n_post, n_pre, generator=generator) * 2.0 - 1.0) * radius
+    return torch.rand(n_post, n_pre, generator=generator).mul_(2.0).sub_(1.0).mul_(radius)
 
 
 def sparse(n_post: int, n_pre: int, gain: float, generator: torch.Generator,
