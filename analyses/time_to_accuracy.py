@@ -174,7 +174,12 @@ def solutions(rows: list[dict], reference: list[dict]) -> list[dict]:
     return out
 
 
-def fmt(ms: tuple[float, float], digits: int = 3) -> str:
+def fmt(ms: tuple[float, float], digits: int = 3, n: int = 2) -> str:
+    """mean ± SD; the mean alone from one value, "-" from none."""
+    if ms[0] != ms[0]:  # nan: no value
+        return "-"
+    if n < 2:
+        return f"{ms[0]:.{digits}f}"
     return f"{ms[0]:.{digits}f} ± {ms[1]:.{digits}f}"
 
 
@@ -191,17 +196,19 @@ def markdown(tables: list[list[dict]], sols: list[dict]) -> str:
     for t in (t for tab in tables for t in tab):
         s, m = t["step_to_target"], t["seconds_to_target"]
         sp = f"{t['speedup']:.2f}x" if t["speedup"] else "-"
+        k = t["reached"]
         lines.append(f"| {t['target']:.2f} | {t['precision']} | {t['steps']} | "
-                     f"{t['batch_size']} | {t['lr']:g} | {t['reached']} of {t['seeds']} | "
-                     f"{s[0]:.0f} ± {s[1]:.0f} | {m[0] / 60:.2f} ± {m[1] / 60:.2f} | {sp} | "
-                     f"{fmt(t['final_accuracy_mean'])} | {t['run_seconds'][0] / 60:.1f} |")
+                     f"{t['batch_size']} | {t['lr']:g} | {k} of {t['seeds']} | "
+                     f"{fmt(s, 0, k)} | {fmt((m[0] / 60, m[1] / 60), 2, k)} | {sp} | "
+                     f"{fmt(t['final_accuracy_mean'], 3, t['seeds'])} | "
+                     f"{t['run_seconds'][0] / 60:.1f} |")
     tasks = list(table[0]["per_task"])
     lines += ["", "Final accuracy per task (mean ± SD over seeds):", "",
               "| precision | steps | batch | lr | " + " | ".join(tasks) + " |",
               "|---|---|---|---|" + "---|" * len(tasks)]
     for t in table:
         lines.append(f"| {t['precision']} | {t['steps']} | {t['batch_size']} | {t['lr']:g} | " +
-                     " | ".join(fmt(t["per_task"][k], 2) for k in tasks) + " |")
+                     " | ".join(fmt(t["per_task"][k], 2, t["seeds"]) for k in tasks) + " |")
     if sols:
         lines += ["", "# bf16 against fp32 solutions (same seed, same weights, 3000 steps)", "",
                   "Yardstick: fp32 trained on another trial stream (train.seed = 1000).", "",

@@ -1,6 +1,6 @@
 """Training step of a wide circuit on one CUDA device, against the card's measured matmul peak.
 
-Three measurements, each printed as it finishes and written to ``--json``:
+Four measurements, each printed as it finishes and written to ``--json``:
 
 1. The card's matmul peak, measured: a large square product (8192^3 by default) in float32
    (TF32 off), TF32 and bfloat16, timed with CUDA events, median of repeats, in TFLOP/s.
@@ -15,12 +15,13 @@ Three measurements, each printed as it finishes and written to ``--json``:
    error of the rates over all T steps against the same loop in float64 (relative Frobenius
    norm): fp32 (TF32 off), TF32, bf16 as the package runs it (product rounded to bf16, summed
    in fp32), and bf16 operands with a float32 product (``torch.mm(..., out_dtype=float32)``,
-   where this torch has it), which the package does not use yet.
-4. The widest circuit that trains: N = 16384, 32768, 65536, 131072 (bf16, B = 64, T = 100) until one
-   step runs out of device memory or takes longer than ``--max-step-seconds``; for each N the
+   where this torch has it; the package does not use it: docs/performance.md says why).
+4. The widest circuit that trains: N = 16384, 32768, 65536, 131072 (bf16, B = 64, T = 100)
+   until one step runs out of device memory or takes longer than ``--max-step-seconds``; for
+   each N the
    time to build the circuit (its weights are drawn on the CPU, then moved), the step time and
    the peak device memory. A width whose float32 weights would need more than 80% of the host's
-   memory is skipped with that reason rather than risking the host.
+   available memory (MemAvailable) is skipped with that reason rather than risking the host.
 
     python benchmarks/gpu_step.py [--device cuda] [--json data/bench_gpu.json]
     python benchmarks/gpu_step.py --device cpu --sizes 256 --batch 8 --peak-n 512 \\
@@ -190,6 +191,18 @@ def forms(n: int, batch: int, device: torch.device, repeats: int) -> list[dict]:
     return rows
 
 
+def available_memory() -> int:
+    """Bytes of host memory available to a new allocation (MemAvailable; else all of it)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="cuda")
@@ -243,11 +256,11 @@ def main() -> None:
     result["widest"] = []
     for n in args.widths:
         need = 4 * n * n  # the float32 weights, drawn in place on the host
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        if need > 0.8 * total:
+        free = available_memory()
+        if need > 0.8 * free:
             row = {"n_units": n, "trains": None,
                    "why": f"skipped: drawing the weights needs about {need / 2**30:.0f} GiB of "
-                          f"host memory, {total / 2**30:.0f} GiB in all"}
+                          f"host memory, {free / 2**30:.0f} GiB available"}
             result["widest"].append(row)
             print(row, flush=True)
             break

@@ -123,14 +123,21 @@ def plan_local(n_runs: int, jobs: int | None, threads: int | None,
 
 
 def local_gpus() -> list[str]:
-    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES entries (indices or
-    UUIDs): that variable's entries when it is set, else one index per device torch counts."""
+    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES entries: that variable's
+    entries when it is set (indices, or GPU-/MIG- UUIDs; like CUDA itself, everything from the
+    first other entry on is dropped, so "-1" means none), else one index per device torch
+    counts."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return [v.strip() for v in visible.split(",") if v.strip()]
-    import torch
+    if visible is None:
+        import torch
 
-    return [str(i) for i in range(torch.cuda.device_count())]
+        return [str(i) for i in range(torch.cuda.device_count())]
+    out = []
+    for entry in (v.strip() for v in visible.split(",")):
+        if not (entry.isdigit() or entry.startswith(("GPU-", "MIG-"))):
+            break
+        out.append(entry)
+    return out
 
 
 def least_busy(gpus: list[str], busy: list[str | None]) -> str | None:
@@ -455,7 +462,8 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
         while queue or active:
             while queue and len(active) < jobs:
                 item, run_dir = queue.pop(0)
-                gpu = least_busy(gpus, [g for _, _, g in active])
+                on_cpu = item["config"].get("train", {}).get("device") == "cpu"
+                gpu = None if on_cpu else least_busy(gpus, [g for _, _, g in active])
                 with _stderr_into(controller_log):
                     job = ex.submit(run_point, item["config"], str(run_dir), threads, gpu or "")
                 entry = manifest["runs"][item["name"]]
@@ -505,6 +513,7 @@ def _submit_slurm(todo, manifest, manifest_path, result, jobs, threads, slurm) -
     for item, job in pending:
         manifest["runs"][item["name"]].update({"job_id": job.job_id, "state": "submitted",
                                                "threads": threads})
+        manifest["runs"][item["name"]].pop("gpu", None)  # SLURM chooses the device
         result.submitted.append(item["name"])
     write_json_atomic(manifest, manifest_path)
 

@@ -282,17 +282,15 @@ def test_sigterm_stops_a_local_sweep_and_its_runs(tmp_path):
     assert gone_within(run_pid)
 
 
-
-
 def test_local_runs_and_workers_see_this_commands_gpus(tmp_path, monkeypatch):
     import torch
     from submitit import LocalExecutor
 
     from neurobias.sweep import least_busy, local_gpus, see_gpu
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3, GPU-5f2e")
-    assert local_gpus() == ["3", "GPU-5f2e"]
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    assert local_gpus() == []
+    for visible, seen in (("3, GPU-5f2e", ["3", "GPU-5f2e"]), ("", []), ("-1", []),
+                          ("0,-1,1", ["0"]), ("MIG-a1,x,2", ["MIG-a1"])):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+        assert local_gpus() == seen, visible
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert local_gpus() == [str(i) for i in range(torch.cuda.device_count())]
     assert least_busy(["0", "1"], ["0", None]) == "1"
@@ -306,21 +304,36 @@ def test_local_runs_and_workers_see_this_commands_gpus(tmp_path, monkeypatch):
     assert set(result.runs.values()) == {"finished"}
     runs = json.loads((tmp_path / "s" / "manifest.json").read_text())["runs"]
     gpus = [runs[name]["gpu"] for name in result.submitted]
-    assert sorted(gpus[:2]) == ["7", "9"] and gpus[2] in ("7", "9")
+    assert sorted(gpus[:2]) == ["7", "9"] and len(gpus) == 3
     from submitit.core.utils import DelayedSubmission
-    for name, gpu in zip(result.submitted, gpus):  # what each job was handed to run
+    for name, gpu in zip(result.submitted, gpus, strict=True):  # what each job was handed
         call = DelayedSubmission.load(tmp_path / "s" / "submitit" /
                                       f"{runs[name]['job_id']}_submitted.pkl")
         assert call.function.__name__ == "run_point" and call.args[3] == gpu
-    # a run sets the device it is handed in its own process, before it trains; None keeps it
+    # runs kept on the CPU are handed no device and leave none in the manifest
+    cpu_spec = apply_overrides(spec(), ['train.device="cpu"'])
+    sweep(cpu_spec, {"circuit.n_units": [16]}, tmp_path / "c", seeds=1, jobs=1, threads=1,
+          progress=False)
+    entry = next(iter(json.loads((tmp_path / "c" / "manifest.json").read_text())["runs"].values()))
+    assert "gpu" not in entry and entry["state"] == "finished"
+    call = DelayedSubmission.load(tmp_path / "c" / "submitit" / f"{entry['job_id']}_submitted.pkl")
+    assert call.args[3] == ""
+    # a run sets the device it is handed in its own process before it asks for CUDA (seen by
+    # the device choice itself); None keeps the variable
     from neurobias.sweep import run_point
     cfg = json.loads(json.dumps(config_from_dict(apply_overrides(
         spec(), ["circuit.n_units=8", "train.steps=2"])).to_dict()))
+    asked = []
+    real = torch.cuda.is_available
+    monkeypatch.setattr(torch.cuda, "is_available",
+                        lambda: asked.append(os.environ.get("CUDA_VISIBLE_DEVICES")) or real())
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7,9")
     run_point(cfg, str(tmp_path / "one"), 1, "9")
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == "9"
+    assert asked and set(asked) == {"9"}
+    asked.clear()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7,9")
     run_point(cfg, str(tmp_path / "two"), 1)
-    assert os.environ["CUDA_VISIBLE_DEVICES"] == "9"
+    assert asked and set(asked) == {"7,9"}
     # why it is needed: submitit's local executor starts every job with no GPU visible; a job
     # that is handed its device sees it
     ex = LocalExecutor(folder=tmp_path / "ex")

@@ -320,3 +320,9 @@ def test_local_workers_are_spread_over_this_commands_gpus(tmp_path, monkeypatch)
               for job in result.submitted]
     assert sorted(handed) == ["4", "6"]
     assert len(_study(out).trials) == 2
+    # the worker itself sets the device it is handed (the study is done: it returns at once)
+    from neurobias.tune.worker import run_worker
+    settings = DelayedSubmission.load(out / "submitit" /
+                                      f"{result.submitted[0]}_submitted.pkl").args[1]
+    run_worker(str(out), settings, 1, "6")
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "6"

@@ -17,8 +17,8 @@ $NB sweep tasks/multitask.toml --out data/time_to_accuracy/trial_stream \
     --grid train.seed=1000 --seeds 3 \
     --set train.eval_every=100 --set train.checkpoint_every=250 \
     --jobs 2 --threads 1 --no-progress
-# One setting of the recipe changed at a time: batch size (3 seeds; batch 8 and 16 also with
-# twice the steps) and learning rate (seed 0 only: both worse, so no more seeds).
+# Batch size (3 seeds; batch 8 and 16 also with twice the steps) and learning rate (seed 0
+# only: both worse, so no more seeds).
 $NB sweep tasks/multitask.toml --out data/time_to_accuracy/batch_screen \
     --grid train.batch_size=16,32 --seeds 3 \
     --set train.eval_every=100 --set train.checkpoint_every=250 \

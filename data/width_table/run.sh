@@ -2,8 +2,8 @@
 # The width table of docs/multitask.md: bias-only, bias+readout and full training of the eight
 # tasks at N = 128 ... 2048, 3 seeds each, the three sweeps side by side (one run each at a
 # time, one torch thread each). Resumable: run it again and finished runs are kept.
-# On a machine with a GPU the runs share it (train.device = "auto"; each sweep hands its runs
-# the least busy device): give each sweep several runs at once, e.g.
+# On a machine with a GPU the runs share it (train.device = "auto"; each sweep hands each run
+# the device with the fewest of its own runs): give each sweep several runs at once, e.g.
 #     ARGS="--jobs 5 --threads 1 --no-progress" data/width_table/run.sh   # 16 cores, 1 GPU
 cd "$(dirname "$0")/../.."
 NB=${NB:-neurobias}

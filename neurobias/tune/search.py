@@ -279,7 +279,9 @@ def _run_local(out, settings, study, result, left, jobs, threads, progress, poll
     done0 = sum(1 for t in before if t.state.name in FINISHED)
     bar = Progress(settings["trials"], "tune", "trial", progress, initial=done0)
     workers = []
-    gpus = local_gpus()  # the workers share this command's GPUs, spread over them in turn
+    # the workers share this command's GPUs, spread over them in turn (none for CPU runs)
+    on_cpu = settings["spec"].get("train", {}).get("device") == "cpu"
+    gpus = [] if on_cpu else local_gpus()
     try:
         for k in range(jobs):
             gpu = gpus[k % len(gpus)] if gpus else ""
