@@ -293,6 +293,9 @@ def test_local_runs_and_workers_see_this_commands_gpus(tmp_path, monkeypatch):
         assert local_gpus() == seen, visible
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert local_gpus() == [str(i) for i in range(torch.cuda.device_count())]
+    with monkeypatch.context() as m:  # unset: every device torch counts, by index
+        m.setattr(torch.cuda, "device_count", lambda: 2)
+        assert local_gpus() == ["0", "1"]
     assert least_busy(["0", "1"], ["0", None]) == "1"
     assert least_busy(["0", "1"], ["1", "1", "0"]) == "0"
     assert least_busy(["0", "1"], ["0", "1"]) == "0"  # a tie goes to the first
