@@ -23,7 +23,8 @@ If bf16's distances lie inside the trial-stream yardstick, the analyses built on
 what an fp32 run would say.
 
     python analyses/time_to_accuracy.py data/time_to_accuracy/sweep \\
-        data/time_to_accuracy/batch_screen data/time_to_accuracy/lr_screen \\
+        data/time_to_accuracy/batch_screen data/time_to_accuracy/small_batch_long \\
+        data/time_to_accuracy/lr_screen \\
         --reference data/time_to_accuracy/trial_stream --out data/time_to_accuracy
 """
 
@@ -55,7 +56,7 @@ def load_runs(sweep: Path) -> list[dict]:
         t = cfg["train"]
         rows.append({"run": run, "seed": cfg["seed"],
                      "key": (t["precision"], t["steps"], t["batch_size"], t["lr"]),
-                     "precision": t["precision"], "steps": t["steps"], "evals": hist["evals"],
+                     "evals": hist["evals"],
                      "final": hist["final"], "seconds": hist["seconds"]})
     return rows
 
@@ -76,8 +77,8 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 
 def time_table(rows: list[dict], target: float) -> list[dict]:
     out = []
-    for key in sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, -k[1], k[0], -k[2],
-                                                               k[3])):
+    keys = sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, -k[1], k[0], -k[2], k[3]))
+    for key in keys:
         group = [r for r in rows if r["key"] == key]
         reached = [first_reach(r["evals"], target) for r in group]
         times = [x[1] for x in reached if x is not None]
@@ -94,8 +95,7 @@ def time_table(rows: list[dict], target: float) -> list[dict]:
             "per_task": {k.split("/", 1)[1]: mean_sd([r["final"][k] for r in group])
                          for k in sorted(group[0]["final"]) if k.startswith("accuracy/")},
         })
-    base = next((t for t in out if (t["precision"], t["steps"], t["batch_size"], t["lr"]) ==
-                 RECIPE), None)
+    base = next((t for t, key in zip(out, keys, strict=True) if key == RECIPE), None)
     for t in out:
         ok = base and base["reached"] and t["reached"]
         t["speedup"] = (base["seconds_to_target"][0] / t["seconds_to_target"][0]) if ok else None

@@ -18,10 +18,10 @@ Four measurements, each printed as it finishes and written to ``--json``:
    where this torch has it; the package does not use it: docs/performance.md says why).
 4. The widest circuit that trains: N = 16384, 32768, 65536, 131072 (bf16, B = 64, T = 100)
    until one step runs out of device memory or takes longer than ``--max-step-seconds``; for
-   each N the
-   time to build the circuit (its weights are drawn on the CPU, then moved), the step time and
-   the peak device memory. A width whose float32 weights would need more than 80% of the host's
-   available memory (MemAvailable) is skipped with that reason rather than risking the host.
+   each N the time to build the circuit (its weights are drawn on the CPU, then moved), the
+   step time and the peak device memory. A width whose float32 weights would need more than
+   80% of the host's available memory (MemAvailable) is skipped with that reason rather than
+   risking the host.
 
     python benchmarks/gpu_step.py [--device cuda] [--json data/bench_gpu.json]
     python benchmarks/gpu_step.py --device cpu --sizes 256 --batch 8 --peak-n 512 \\

@@ -140,6 +140,12 @@ def local_gpus() -> list[str]:
     return out
 
 
+def gpus_for(config: dict[str, Any], gpus: list[str]) -> list[str]:
+    """The devices of ``gpus`` a run of ``config`` (a spec or config dict) may be handed: none
+    when its ``train.device`` is "cpu"."""
+    return [] if config.get("train", {}).get("device") == "cpu" else gpus
+
+
 def least_busy(gpus: list[str], busy: list[str | None]) -> str | None:
     """The device of ``gpus`` running the fewest of the jobs in ``busy`` (the first on a tie);
     None when there are no devices."""
@@ -462,8 +468,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
         while queue or active:
             while queue and len(active) < jobs:
                 item, run_dir = queue.pop(0)
-                on_cpu = item["config"].get("train", {}).get("device") == "cpu"
-                gpu = None if on_cpu else least_busy(gpus, [g for _, _, g in active])
+                gpu = least_busy(gpus_for(item["config"], gpus), [g for _, _, g in active])
                 with _stderr_into(controller_log):
                     job = ex.submit(run_point, item["config"], str(run_dir), threads, gpu or "")
                 entry = manifest["runs"][item["name"]]

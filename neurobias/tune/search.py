@@ -20,6 +20,8 @@ from ..sweep import (
     _slurm_active,
     _stderr_into,
     available_cores,
+    gpus_for,
+    least_busy,
     local_gpus,
     plan_local,
     slurm_executor,
@@ -279,14 +281,14 @@ def _run_local(out, settings, study, result, left, jobs, threads, progress, poll
     done0 = sum(1 for t in before if t.state.name in FINISHED)
     bar = Progress(settings["trials"], "tune", "trial", progress, initial=done0)
     workers = []
-    # the workers share this command's GPUs, spread over them in turn (none for CPU runs)
-    on_cpu = settings["spec"].get("train", {}).get("device") == "cpu"
-    gpus = [] if on_cpu else local_gpus()
+    gpus = gpus_for(settings["spec"], local_gpus())  # the workers share them, spread in turn
+    handed: list[str | None] = []
     try:
-        for k in range(jobs):
-            gpu = gpus[k % len(gpus)] if gpus else ""
+        for _ in range(jobs):
+            handed.append(least_busy(gpus, handed))
             with _stderr_into(controller_log):
-                workers.append(ex.submit(run_worker, str(out), settings, threads, gpu))
+                workers.append(ex.submit(run_worker, str(out), settings, threads,
+                                         handed[-1] or ""))
             result.submitted.append(str(workers[-1].job_id))
         while True:
             finished_workers = all(w.done() for w in workers)
