@@ -123,40 +123,46 @@ class _Recurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, drive, x0, w_rec, alpha, activation, low=None):
+    def forward(ctx, drive, x0, w_rec, alpha, activation, low=None, active=None):
+        # active: None (every trial at every step) or, per step, how many leading trials are
+        # still running (non-increasing); the others' states and rates stay 0 from there on.
         ctx.set_materialize_grads(False)
         n_t = drive.shape[0]
-        states = torch.empty_like(drive)
-        rates = torch.empty_like(drive)
+        n_b = drive.shape[1]
+        states = torch.empty_like(drive) if active is None else torch.zeros_like(drive)
+        rates = torch.empty_like(drive) if active is None else torch.zeros_like(drive)
         w_t = w_rec.t()
         x, r = x0, _phi(activation)(x0)
         if low is None:
             for t in range(n_t):
-                x = torch.add(drive[t], x, alpha=1.0 - alpha, out=states[t])
-                x.addmm_(r, w_t, alpha=alpha)
-                r = rates[t]
+                m = n_b if active is None else active[t]
+                x = torch.add(drive[t, :m], x[:m], alpha=1.0 - alpha, out=states[t, :m])
+                x.addmm_(r[:m], w_t, alpha=alpha)
+                r = rates[t, :m]
                 _phi_into(activation, x, r)
         else:  # matmul operands in `low` (bfloat16); the sum and the state stay float32
             w_low = w_t.to(low)
             r_low = r.to(low)
             rec = torch.empty(r.shape, dtype=low, device=r.device)
             for t in range(n_t):
-                x = torch.add(drive[t], x, alpha=1.0 - alpha, out=states[t])
-                torch.mm(r_low, w_low, out=rec)
-                x.add_(rec, alpha=alpha)
-                r = rates[t]
+                m = n_b if active is None else active[t]
+                x = torch.add(drive[t, :m], x[:m], alpha=1.0 - alpha, out=states[t, :m])
+                torch.mm(r_low[:m], w_low, out=rec[:m])
+                x.add_(rec[:m], alpha=alpha)
+                r = rates[t, :m]
                 _phi_into(activation, x, r)
-                r_low.copy_(r)
+                r_low[:m].copy_(r)
         ctx.save_for_backward(states, rates, x0, w_rec)
-        ctx.alpha, ctx.activation, ctx.low = alpha, activation, low
+        ctx.alpha, ctx.activation, ctx.low, ctx.active = alpha, activation, low, active
         return states, rates
 
     @staticmethod
     def backward(ctx, grad_states, grad_rates):
         states, rates, x0, w_rec = ctx.saved_tensors
-        a, act, low = ctx.alpha, ctx.activation, ctx.low
-        n_t = states.shape[0]
-        grad_drive = torch.empty_like(states)
+        a, act, low, active = ctx.alpha, ctx.activation, ctx.low, ctx.active
+        n_t, n_b = states.shape[:2]
+        # steps past a trial's end (packed batches) get no gradient: their rows stay 0
+        grad_drive = torch.empty_like(states) if active is None else torch.zeros_like(states)
         delta = None
         if low is not None:
             w_low = w_rec.to(low)
@@ -164,30 +170,37 @@ class _Recurrence(torch.autograd.Function):
             rec = torch.empty_like(d_low)
         # every step writes dL/dx_t straight into its row of grad_drive, without temporaries
         for t in range(n_t - 1, -1, -1):
-            d_t = grad_drive[t]
+            m = n_b if active is None else active[t]
+            d_t = grad_drive[t, :m]
+            x_t, r_t = states[t, :m], rates[t, :m]
+            g_t = None if grad_rates is None else grad_rates[t, :m]
             if delta is None:  # the last step: only the readout's gradient reaches r_T
-                if grad_rates is None:
+                if g_t is None:
                     d_t.zero_()
                 else:
-                    _times_dphi_into(act, grad_rates[t], states[t], rates[t], d_t)
+                    _times_dphi_into(act, g_t, x_t, r_t, d_t)
             else:
+                # trials that ended after this step have delta_{t+1} = 0 in their rows
+                delta = grad_drive[t + 1, :m]
                 # g = dL/dr_t = grad_rates[t] + a delta_{t+1} W, then delta_t = g phi'(x_t) + ...
                 if low is not None:
-                    d_low.copy_(delta)
-                    torch.mm(d_low, w_low, out=rec)
-                    if grad_rates is None:
-                        torch.mul(rec, a, out=d_t)
+                    d_low[:m].copy_(delta)
+                    torch.mm(d_low[:m], w_low, out=rec[:m])
+                    if g_t is None:
+                        torch.mul(rec[:m], a, out=d_t)
                     else:
-                        torch.add(grad_rates[t], rec, alpha=a, out=d_t)
-                elif grad_rates is None:
+                        torch.add(g_t, rec[:m], alpha=a, out=d_t)
+                elif g_t is None:
                     torch.mm(delta, w_rec, out=d_t).mul_(a)
                 else:
-                    torch.addmm(grad_rates[t], delta, w_rec, alpha=a, out=d_t)
-                _times_dphi_into(act, d_t, states[t], rates[t], d_t)
+                    torch.addmm(g_t, delta, w_rec, alpha=a, out=d_t)
+                _times_dphi_into(act, d_t, x_t, r_t, d_t)
                 d_t.add_(delta, alpha=1.0 - a)
             if grad_states is not None:
-                d_t.add_(grad_states[t])
+                d_t.add_(grad_states[t, :m])
             delta = d_t
+        if delta is not None:
+            delta = grad_drive[0]  # every trial runs at the first step
         grad_x0 = grad_w = None
         if ctx.needs_input_grad[1]:
             r0 = _phi(act)(x0)
@@ -200,7 +213,7 @@ class _Recurrence(torch.autograd.Function):
             else:
                 grad_w = a * (grad_drive.reshape(-1, n).t().to(low) @
                               prev.reshape(-1, n).to(low)).float()
-        return grad_drive, grad_x0, grad_w, None, None, None
+        return grad_drive, grad_x0, grad_w, None, None, None, None
 
 
 class Rollout(NamedTuple):
@@ -333,7 +346,8 @@ class RateRNN(nn.Module):
 
     def forward(self, inputs: torch.Tensor, context, *, x0: torch.Tensor | None = None,
                 noise: torch.Generator | None = None, return_states: bool = False,
-                silence: torch.Tensor | None = None) -> Rollout:
+                silence: torch.Tensor | None = None,
+                lengths: torch.Tensor | None = None) -> Rollout:
         """Run the circuit over a batch of trials.
 
         Args:
@@ -350,6 +364,11 @@ class RateRNN(nn.Module):
             return_states: also return the states x.
             silence: (unit,) bool tensor of units whose rates are clamped to 0 (a lesion: they
                 neither drive other units nor the readout); None silences none.
+            lengths: (trial,) steps each trial lasts (1 ... time), for batches padded to their
+                longest trial; a trial is not simulated past its length: its states, rates and
+                outputs there are 0 and 0 + b_out, and nothing there reaches the gradient.
+                Training skips the padding this way (the loss must give those steps no
+                weight); None simulates every trial for every step.
 
         Returns:
             Rollout(outputs (time, trial, n_outputs), rates (time, trial, unit), states).
@@ -392,13 +411,48 @@ class RateRNN(nn.Module):
             empty = inputs.new_zeros(0, n_b, c.n_units)
             return Rollout(inputs.new_zeros(0, n_b, c.n_outputs), empty,
                            empty if return_states else None)
+        active = order = None
+        if lengths is not None:
+            active, order = self._packing(lengths, n_t, n_b)
+        if order is not None:  # longest trials first, so the running ones are a prefix
+            drive, x = drive[:, order], x[order]
+            mask = None if mask is None else mask[order]
         if mask is None:
             states_tbn, rates_tbn = _Recurrence.apply(drive, x, self.W_rec, a, c.activation,
-                                                      self.matmul_dtype)
+                                                      self.matmul_dtype, active)
         else:
             states_tbn, rates_tbn = self._recurrence_autograd(drive, x, mask)
+            if active is not None:
+                keep = (torch.arange(n_b, device=drive.device)[None, :]
+                        < torch.as_tensor(active, device=drive.device)[:, None])
+                keep = keep.to(drive.dtype)[..., None]
+                states_tbn, rates_tbn = states_tbn * keep, rates_tbn * keep
+        if order is not None:
+            inverse = torch.argsort(order)
+            states_tbn, rates_tbn = states_tbn[:, inverse], rates_tbn[:, inverse]
         outputs = torch.matmul(rates_tbn, self.W_out.t()) + self.b_out
         return Rollout(outputs, rates_tbn, states_tbn if return_states else None)
+
+    @staticmethod
+    def _packing(lengths, n_t: int, n_b: int) -> tuple[list[int] | None, torch.Tensor | None]:
+        """For ``lengths`` (trial,): how many trials still run at each step once the longest
+        come first (None where all run to the end), and the order that puts them first (None
+        where they already come first)."""
+        lengths = torch.as_tensor(lengths).detach().to("cpu").long()
+        if lengths.shape != (n_b,):
+            raise ValueError(f"lengths has shape {tuple(lengths.shape)}: expected ({n_b},), one "
+                             "per trial")
+        if n_b and (int(lengths.min()) < 1 or int(lengths.max()) > n_t):
+            raise ValueError(f"lengths must be in [1, {n_t}] (the batch's steps), got "
+                             f"{int(lengths.min())} ... {int(lengths.max())}")
+        order = None
+        if n_b > 1 and bool((lengths[1:] > lengths[:-1]).any()):
+            order = torch.argsort(lengths, descending=True, stable=True)
+            lengths = lengths[order]
+        if n_b == 0 or int(lengths[-1]) == n_t:  # every trial runs to the end: nothing to skip
+            return None, None
+        active = torch.searchsorted(-lengths, -torch.arange(n_t), side="left")
+        return [int(m) for m in active], order
 
     def _as_inputs(self, inputs) -> torch.Tensor:
         """``inputs`` as a tensor of the circuit's dtype on its device (NumPy arrays, lists

@@ -389,7 +389,13 @@ class NeuroGymEnv(Env):
         timing: per-task period durations (ms), {env id or short name: {period: ms}},
             overriding the env's defaults; a value is ms, a list of ms to draw from, or
             ["uniform", [low, high]]. Unknown env ids or period names raise ValueError.
-        task_weights: probability of each task per training batch (default uniform).
+        task_weights: probability of each task per training batch (default uniform); with
+            ``mixed_batches``, each task's share of the trials in every batch.
+        mixed_batches: every training batch holds trials of every task (``batch_size`` split
+            by ``task_weights``; a task's count is the floor or the ceiling of its share, drawn
+            so that the mean is the share) instead of one task drawn per batch as in Yang et
+            al. (2019). Where each task has its own bias row, a one-task batch updates one row
+            per step; a mixed batch updates every row at every step.
         rule_input: tell the circuit the task by a one-hot rule input (appended to the inputs)
             with one bias row shared by all tasks, instead of a bias row per task.
         decision_weight: loss weight of decision-period steps (other valid steps weigh 1).
@@ -405,7 +411,8 @@ class NeuroGymEnv(Env):
                  tasks: str | tuple[str, ...] = ("PerceptualDecisionMaking-v0",),
                  timing: dict | None = None, task_weights: tuple[float, ...] | None = None,
                  rule_input: bool = False, decision_weight: float = 1.0, loss: str = "ce",
-                 eval_trials: int = 128, env_kwargs: dict | None = None):
+                 eval_trials: int = 128, env_kwargs: dict | None = None,
+                 mixed_batches: bool = False):
         if loss not in LOSSES:
             raise ValueError(f"env.loss={loss!r} is invalid: allowed: " + ", ".join(LOSSES))
         if not decision_weight > 0:
@@ -431,6 +438,10 @@ class NeuroGymEnv(Env):
             raise ValueError(f"env.task_weights={list(task_weights)!r} is invalid: need {n} "
                              "non-negative weights, not all zero")
         self.task_weights = torch.tensor(task_weights, dtype=torch.float64)
+        if not isinstance(mixed_batches, bool):
+            raise ValueError(f"env.mixed_batches={mixed_batches!r} is invalid: must be true or "
+                             "false")
+        self.mixed_batches = mixed_batches
         self.rule_input = bool(rule_input)
         self.decision_weight = float(decision_weight)
         self.loss_kind = "mse" if self.regression else loss
@@ -479,9 +490,28 @@ class NeuroGymEnv(Env):
         return self._collate([t.new_trial() for _ in range(batch_size)], [task] * batch_size)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
-        """One training batch: a task drawn by ``task_weights``, then its trials."""
-        task = int(torch.multinomial(self.task_weights, 1, generator=generator))
-        return self.batch_for_task(task, batch_size, generator)
+        """One training batch: a task drawn by ``task_weights``, then its trials; with
+        ``mixed_batches``, trials of every task (``task_counts``), task by task."""
+        if not self.mixed_batches:
+            task = int(torch.multinomial(self.task_weights, 1, generator=generator))
+            return self.batch_for_task(task, batch_size, generator)
+        counts = self.task_counts(batch_size, generator)
+        per = {k: self.batch_for_task(k, n, generator) for k, n in enumerate(counts) if n}
+        keys = list(per)
+        order = [(j, i) for j, k in enumerate(keys) for i in range(counts[k])]
+        return _merge([per[k] for k in keys], order, self.n_outputs)
+
+    def task_counts(self, batch_size: int, generator: torch.Generator) -> list[int]:
+        """Trials of each task in a mixed batch of ``batch_size``: ``batch_size`` times each
+        task's share of ``task_weights``, rounded down or up by systematic sampling (one
+        uniform draw u; task k gets floor(B c_k + u) - floor(B c_(k-1) + u) trials, with c the
+        cumulative shares), so the counts sum to ``batch_size`` and their mean is the share."""
+        shares = self.task_weights / self.task_weights.sum()
+        u = float(torch.rand((), generator=generator, dtype=torch.float64))
+        edges = torch.floor(torch.cumsum(shares, 0) * batch_size + u).long()
+        edges[-1] = batch_size  # exactly, whatever the rounding of the cumulative sum
+        counts = torch.diff(edges, prepend=torch.zeros(1, dtype=torch.long))
+        return [int(c) for c in counts]
 
     def test_batch(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
         """Held-out trials of every task in turn (trial k is of task k mod n_tasks)."""
@@ -578,6 +608,13 @@ class NeuroGymEnv(Env):
         return TrialBatch(inputs, targets, mask, context, conds)
 
     # ------------------------------------------------------------------ loss and scores
+
+    def training_loss(self, net, batch: TrialBatch,
+                      noise: torch.Generator | None = None) -> torch.Tensor:
+        """``loss`` of the circuit's open-loop outputs, each trial simulated only up to its own
+        length (steps past it are padding, weighted 0 by the loss)."""
+        out = net(batch.inputs, batch.context, noise=noise, lengths=batch.conditions["length"])
+        return self.loss(out.outputs, batch)
 
     def loss(self, outputs: torch.Tensor, batch: TrialBatch) -> torch.Tensor:
         """Weighted cross-entropy (or squared error) over valid steps."""
