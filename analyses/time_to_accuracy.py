@@ -1,13 +1,14 @@
 """Time to accuracy, and how far bfloat16 solutions lie from float32 ones.
 
 Part 1 (time to accuracy). Reads the runs of one or more sweeps over ``train.precision``,
-``train.steps``, ``train.batch_size`` or ``train.lr`` (data/time_to_accuracy/run.sh) and, for
+``train.steps``, ``train.batch_size``, ``train.lr`` or ``env.mixed_batches``
+(data/time_to_accuracy/run.sh) and, for
 every run, the first periodic evaluation
 whose accuracy_mean reaches a target (0.80 and 0.75 by default): its step and the run's wall
 time then (``seconds`` of that evaluation in history.json, earlier evaluations included). Per
-condition (precision, steps, batch size, learning rate): mean and SD over seeds of that time and
+condition (precision, steps, batch size, learning rate, one-task or mixed batches): mean and SD over seeds of that time and
 of the final scores, and how many seeds got there; the speed-up is the documented recipe's mean
-time (fp32, 3000 steps, batch 64, lr 0.01) over each condition's.
+time (fp32, 3000 steps, batch 64 of one task, lr 0.01) over each condition's.
 Writes ``time_to_accuracy.md`` / ``.json`` and a figure of accuracy_mean against wall time.
 
 Part 2 (solutions), with ``--reference``: for each seed, the float32 run is compared with the
@@ -41,7 +42,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-RECIPE = ("fp32", 3000, 64, 0.01)  # precision, steps, batch size, lr of tasks/multitask.toml
+RECIPE = ("fp32", 3000, 64, 0.01, "one task")  # precision, steps, batch size, lr, batches
+# of tasks/multitask.toml
 
 
 def load_runs(sweep: Path) -> list[dict]:
@@ -55,7 +57,8 @@ def load_runs(sweep: Path) -> list[dict]:
         hist = json.loads(hist_path.read_text())
         t = cfg["train"]
         rows.append({"run": run, "seed": cfg["seed"],
-                     "key": (t["precision"], t["steps"], t["batch_size"], t["lr"]),
+                     "key": (t["precision"], t["steps"], t["batch_size"], t["lr"],
+                             "mixed" if cfg["env"].get("mixed_batches") else "one task"),
                      "evals": hist["evals"],
                      "final": hist["final"], "seconds": hist["seconds"]})
     return rows
@@ -77,7 +80,7 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 
 def time_table(rows: list[dict], target: float) -> list[dict]:
     out = []
-    keys = sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, -k[1], k[0], -k[2], k[3]))
+    keys = sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, k[4], -k[1], k[0], -k[2], k[3]))
     for key in keys:
         group = [r for r in rows if r["key"] == key]
         reached = [first_reach(r["evals"], target) for r in group]
@@ -86,7 +89,7 @@ def time_table(rows: list[dict], target: float) -> list[dict]:
         final = [r["final"]["accuracy_mean"] for r in group]
         out.append({
             "target": target, "precision": key[0], "steps": key[1], "batch_size": key[2],
-            "lr": key[3], "seeds": len(group),
+            "lr": key[3], "batches": key[4], "seeds": len(group),
             "reached": len(times),
             "seconds_to_target": mean_sd(times), "step_to_target": mean_sd(steps),
             "per_seed_seconds": [None if x is None else round(x[1], 1) for x in reached],
@@ -112,7 +115,7 @@ def figure(rows: list[dict], target: float, path: Path) -> None:
         ax.plot(t, a, color=colors[r["key"]], lw=2.0 if r["key"] == RECIPE else 1.0, alpha=0.8)
     for k in keys:
         ax.plot([], [], color=colors[k], lw=2.0 if k == RECIPE else 1.0,
-                label=f"{k[0]}, {k[1]} steps, batch {k[2]}, lr {k[3]:g}" +
+                label=f"{k[0]}, {k[1]} steps, batch {k[2]} ({k[4]}), lr {k[3]:g}" +
                 (" (recipe)" if k == RECIPE else ""))
     ax.axhline(target, color="k", lw=0.8, ls=":")
     ax.set_xlabel("wall time of the run (min; one torch thread, two runs side by side)")
@@ -189,25 +192,29 @@ def markdown(tables: list[list[dict]], sols: list[dict]) -> str:
              "Mean ± SD over seeds; time = the run's wall time at the first evaluation (every "
              "100 steps) at or above the target, one torch thread per run, two runs side by "
              "side on 2 cores; the speed-up is the recipe's mean time (fp32, 3000 steps, batch "
-             "64, lr 0.01) over the row's (only seeds that reached the target count).", "",
-             "| target | precision | steps | batch | lr | seeds reaching | step to target | "
-             "minutes to target | speed-up | final accuracy_mean | run minutes |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "64 of one task, lr 0.01) over the row's (only seeds that reached the target "
+             "count). Batches: 'one task' draws a task per batch, 'mixed' holds every task "
+             "in each batch (env.mixed_batches).", "",
+             "| target | precision | steps | batch | batches | lr | seeds reaching | "
+             "step to target | minutes to target | speed-up | final accuracy_mean | "
+             "run minutes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for t in (t for tab in tables for t in tab):
         s, m = t["step_to_target"], t["seconds_to_target"]
         sp = f"{t['speedup']:.2f}x" if t["speedup"] else "-"
         k = t["reached"]
         lines.append(f"| {t['target']:.2f} | {t['precision']} | {t['steps']} | "
-                     f"{t['batch_size']} | {t['lr']:g} | {k} of {t['seeds']} | "
+                     f"{t['batch_size']} | {t['batches']} | {t['lr']:g} | {k} of {t['seeds']} | "
                      f"{fmt(s, 0, k)} | {fmt((m[0] / 60, m[1] / 60), 2, k)} | {sp} | "
                      f"{fmt(t['final_accuracy_mean'], 3, t['seeds'])} | "
                      f"{t['run_seconds'][0] / 60:.1f} |")
     tasks = list(table[0]["per_task"])
     lines += ["", "Final accuracy per task (mean ± SD over seeds):", "",
-              "| precision | steps | batch | lr | " + " | ".join(tasks) + " |",
-              "|---|---|---|---|" + "---|" * len(tasks)]
+              "| precision | steps | batch | batches | lr | " + " | ".join(tasks) + " |",
+              "|---|---|---|---|---|" + "---|" * len(tasks)]
     for t in table:
-        lines.append(f"| {t['precision']} | {t['steps']} | {t['batch_size']} | {t['lr']:g} | " +
+        lines.append(f"| {t['precision']} | {t['steps']} | {t['batch_size']} | {t['batches']} | "
+                     f"{t['lr']:g} | " +
                      " | ".join(fmt(t["per_task"][k], 2, t["seeds"]) for k in tasks) + " |")
     if sols:
         lines += ["", "# bf16 against fp32 solutions (same seed, same weights, 3000 steps)", "",

@@ -450,3 +450,38 @@ def test_batches_of_wrapped_tasks_raise_no_warnings():
         for task in range(2):
             env.batch_for_task(task, 4, gen(0))
     assert not [w for w in caught if issubclass(w.category, UserWarning)]
+
+
+def test_mixed_batches_hold_every_task_in_its_share():
+    env = NeuroGymEnv(tasks=EIGHT, mixed_batches=True)
+    b = env.sample(64, gen(0))
+    assert b.context.tolist() == [k for k in range(8) for _ in range(8)]
+    length = b.conditions["length"]
+    assert b.n_steps == int(length.max()) == 160  # padded to the longest (the two dms tasks)
+    for i in range(64):  # each trial's own steps carry weight, its padding none
+        assert (b.mask[: length[i], i] > 0).all() and (b.mask[length[i]:, i] == 0).all()
+    small = [env.task_counts(12, gen(s)) for s in range(400)]
+    assert all(sum(c) == 12 and set(c) <= {1, 2} for c in small)
+    assert abs(np.mean(small) - 1.5) < 0.05  # 12 trials over 8 tasks: 1.5 each on average
+    weighted = NeuroGymEnv(tasks=EIGHT, mixed_batches=True, task_weights=(0, 0, 0, 2, 0, 0, 0, 1))
+    counts = np.array([weighted.task_counts(10, gen(s)) for s in range(400)])
+    np.testing.assert_allclose(counts.mean(0), [0, 0, 0, 20 / 3, 0, 0, 0, 10 / 3], atol=0.05)
+    assert set(weighted.sample(9, gen(1)).context.tolist()) == {3, 7}
+    with pytest.raises(ValueError, match="env.mixed_batches='yes' is invalid"):
+        NeuroGymEnv(tasks=EIGHT, mixed_batches="yes")
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_a_mixed_batch_trains_every_tasks_bias_row_at_once(mixed):
+    """One step of fit: a one-task batch moves one bias row, a mixed batch all eight; the
+    packed loss (each trial up to its own length) is the loss of the padded forward pass."""
+    env = NeuroGymEnv(tasks=EIGHT, mixed_batches=mixed)
+    net = nb.RateRNN(nb.CircuitConfig(n_units=32, n_inputs=env.n_inputs,
+                                      n_outputs=env.n_outputs, n_contexts=env.n_contexts), seed=0)
+    batch = env.sample(16, gen(3))
+    padded = env.loss(net(batch.inputs, batch.context).outputs, batch)
+    torch.testing.assert_close(env.training_loss(net, batch), padded, rtol=1e-5, atol=0)
+    before = net.biases.detach().clone()
+    nb.fit(net, env, nb.TrainConfig(steps=1, eval_every=0, checkpoint_every=0), progress=False)
+    moved = (net.biases.detach() != before).any(1)
+    assert int(moved.sum()) == (8 if mixed else 1)

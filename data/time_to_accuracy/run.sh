@@ -1,7 +1,7 @@
 #!/bin/bash
 # Time to accuracy_mean 0.80 of the multitask spec (tasks/multitask.toml, N = 512): float32
 # against bfloat16 training, the recipe's 3000 steps against a 1500-step schedule, other batch
-# sizes and learning rates, 3 seeds each, two runs at a time with one torch thread each; an
+# sizes and learning rates, batches of one task against batches of all eight, 3 seeds each, two runs at a time with one torch thread each; an
 # evaluation every 100 steps records the run's wall time ("seconds" in each history.json
 # evaluation). Resumable: run it again and finished runs are kept.
 # analyses/time_to_accuracy.py reads the histories.
@@ -25,3 +25,6 @@ tta trial_stream --grid train.seed=1000 --seeds 3
 tta batch_screen --grid train.batch_size=16,32 --seeds 3
 tta small_batch_long --grid train.batch_size=8,16 --grid train.steps=6000 --seeds 3
 tta lr_screen --grid train.lr=0.02,0.04 --seeds 1
+# Every batch drawn from all eight tasks (env.mixed_batches), so every task's bias row learns at
+# every step, at three batch sizes.
+tta mixed --set env.mixed_batches=true --grid train.batch_size=64,32,16 --seeds 3
