@@ -129,8 +129,13 @@ class _Recurrence(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         n_t = drive.shape[0]
         n_b = drive.shape[1]
-        states = torch.empty_like(drive) if active is None else torch.zeros_like(drive)
-        rates = torch.empty_like(drive) if active is None else torch.zeros_like(drive)
+        states = torch.empty_like(drive)
+        rates = torch.empty_like(drive)
+        if active is not None:  # the rows of trials that have ended are 0
+            for t in range(n_t):
+                if active[t] < n_b:
+                    states[t, active[t]:].zero_()
+                    rates[t, active[t]:].zero_()
         w_t = w_rec.t()
         x, r = x0, _phi(activation)(x0)
         if low is None:
@@ -162,7 +167,11 @@ class _Recurrence(torch.autograd.Function):
         a, act, low, active = ctx.alpha, ctx.activation, ctx.low, ctx.active
         n_t, n_b = states.shape[:2]
         # steps past a trial's end (packed batches) get no gradient: their rows stay 0
-        grad_drive = torch.empty_like(states) if active is None else torch.zeros_like(states)
+        grad_drive = torch.empty_like(states)
+        if active is not None:
+            for t in range(n_t):
+                if active[t] < n_b:
+                    grad_drive[t, active[t]:].zero_()
         delta = None
         if low is not None:
             w_low = w_rec.to(low)

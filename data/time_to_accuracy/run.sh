@@ -28,3 +28,6 @@ tta lr_screen --grid train.lr=0.02,0.04 --seeds 1
 # Every batch drawn from all eight tasks (env.mixed_batches), so every task's bias row learns at
 # every step, at three batch sizes.
 tta mixed --set env.mixed_batches=true --grid train.batch_size=64,32,16 --seeds 3
+# Mixed batches of 32 with shorter schedules (the cosine ends sooner).
+tta mixed_short --set env.mixed_batches=true --set train.batch_size=32 \
+    --grid train.steps=1000,1500,2000 --seeds 3

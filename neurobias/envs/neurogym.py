@@ -491,7 +491,7 @@ class NeuroGymEnv(Env):
 
     def sample(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
         """One training batch: a task drawn by ``task_weights``, then its trials; with
-        ``mixed_batches``, trials of every task (``task_counts``), task by task."""
+        ``mixed_batches``, trials of every task (``task_counts``), the longest first."""
         if not self.mixed_batches:
             task = int(torch.multinomial(self.task_weights, 1, generator=generator))
             return self.batch_for_task(task, batch_size, generator)
@@ -499,6 +499,9 @@ class NeuroGymEnv(Env):
         per = {k: self.batch_for_task(k, n, generator) for k, n in enumerate(counts) if n}
         keys = list(per)
         order = [(j, i) for j, k in enumerate(keys) for i in range(counts[k])]
+        # longest trials first: the circuit then skips the padding without reordering the batch
+        length = [int(per[keys[j]].conditions["length"][i]) for j, i in order]
+        order = [order[i] for i in sorted(range(len(order)), key=lambda i: -length[i])]
         return _merge([per[k] for k in keys], order, self.n_outputs)
 
     def task_counts(self, batch_size: int, generator: torch.Generator) -> list[int]:
