@@ -71,6 +71,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/fixed_points.py --fpf $(FPF)
 	OMP_NUM_THREADS=1 $(PY) benchmarks/reaching.py --threads 1 --install-motornet
 	$(PY) benchmarks/export_nwb.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/mixed_batches.py --threads 1
 
 docs: $(VENV)/.docs-installed
 	NEUROBIAS_TUTORIAL_FAST=1 NO_MKDOCS_2_WARNING=1 OMP_NUM_THREADS=1 \

@@ -6,9 +6,10 @@ Part 1 (time to accuracy). Reads the runs of one or more sweeps over ``train.pre
 every run, the first periodic evaluation
 whose accuracy_mean reaches a target (0.80 and 0.75 by default): its step and the run's wall
 time then (``seconds`` of that evaluation in history.json, earlier evaluations included). Per
-condition (precision, steps, batch size, learning rate, one-task or mixed batches): mean and SD over seeds of that time and
-of the final scores, and how many seeds got there; the speed-up is the documented recipe's mean
-time (fp32, 3000 steps, batch 64 of one task, lr 0.01) over each condition's.
+condition (precision, steps, batch size, learning rate, one-task or mixed batches): mean and
+SD over seeds of that time and of the final scores, and how many seeds got there; the speed-up
+is the documented recipe's mean time (fp32, 3000 steps, batch 64 of one task, lr 0.01) over
+each condition's.
 Writes ``time_to_accuracy.md`` / ``.json`` and a figure of accuracy_mean against wall time.
 
 Part 2 (solutions), with ``--reference``: for each seed, the float32 run is compared with the
@@ -80,7 +81,8 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 
 def time_table(rows: list[dict], target: float) -> list[dict]:
     out = []
-    keys = sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, k[4], -k[1], k[0], -k[2], k[3]))
+    keys = sorted({r["key"] for r in rows},
+                  key=lambda k: (k != RECIPE, k[4], -k[1], k[0], -k[2], k[3]))
     for key in keys:
         group = [r for r in rows if r["key"] == key]
         reached = [first_reach(r["evals"], target) for r in group]

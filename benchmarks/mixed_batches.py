@@ -4,9 +4,9 @@ The multitask spec (tasks/multitask.toml, N = 512, bias mode) trained with ``env
 draws every batch from all eight tasks, whose trials last 59 to 160 steps (dt = 20 ms): padded to
 the longest, a batch of 64 runs 160 steps for every trial, about 1.65 times the steps its trials
 last. ``NeuroGymEnv.training_loss`` passes the trials' lengths to the circuit, which then
-simulates each trial only up to its own length (``RateRNN.forward(lengths=...)``, longest trials
-first so that the running ones are a prefix of the batch). Contenders, one process, the same
-circuit, batches drawn once and reused:
+simulates each trial only up to its own length (``RateRNN.forward(lengths=...)``; mixed batches
+come longest trial first, so the running trials are a prefix of the batch). Contenders, one
+process, the same circuit, batches drawn once and reused:
 
 - ``mixed, packed``: what ``fit`` runs with ``env.mixed_batches = true``.
 - ``mixed, padded``: the same batches with every trial run for the batch's full length (the
@@ -14,14 +14,15 @@ circuit, batches drawn once and reused:
 - ``one task``: the recipe's batches (one task per batch, 64 trials), cycled through the eight
   tasks so each repeat sees every task once; packed as ``fit`` runs them (trials of dm1 and
   ctxdm1 vary in length).
-- ``floor``: the recurrent matmuls alone, (m, N) x (N, N) for every step's m running trials, forward
-  and backward, on preallocated buffers: no step that simulates the same trial-steps does less
-  matmul work.
+- floors: the recurrent matmuls alone, (m, N) x (N, N) for every step's m running trials (all
+  64 for the padded batch), forward and backward, on preallocated buffers: no step that
+  simulates the same trial-steps does less matmul work.
 
 Every repeat runs each contender over the same 8 batches in a freshly shuffled order; the table
 gives min and median over repeats of ms per batch and the ratios of the minima.
 
-    python benchmarks/mixed_batches.py [--repeats 7] [--threads 1] [--json data/bench_mixed_batches_cpu.json]
+    OMP_NUM_THREADS=1 python benchmarks/mixed_batches.py [--repeats 7] [--threads 1]
+        [--json data/bench_mixed_batches_cpu.json]
 """
 
 from __future__ import annotations
