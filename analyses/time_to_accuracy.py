@@ -108,23 +108,32 @@ def time_table(rows: list[dict], target: float) -> list[dict]:
 
 
 def figure(rows: list[dict], target: float, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10.5, 4.6), constrained_layout=True)
-    keys = sorted({r["key"] for r in rows}, key=lambda k: (k != RECIPE, k))
-    colors = {k: plt.get_cmap("tab10")(i % 10) for i, k in enumerate(keys)}
-    for r in rows:
-        t = [e["seconds"] / 60 for e in r["evals"]]
-        a = [e["accuracy_mean"] for e in r["evals"]]
-        ax.plot(t, a, color=colors[r["key"]], lw=2.0 if r["key"] == RECIPE else 1.0, alpha=0.8)
-    for k in keys:
-        ax.plot([], [], color=colors[k], lw=2.0 if k == RECIPE else 1.0,
-                label=f"{k[0]}, {k[1]} steps, batch {k[2]} ({k[4]}), lr {k[3]:g}" +
-                (" (recipe)" if k == RECIPE else ""))
-    ax.axhline(target, color="k", lw=0.8, ls=":")
-    ax.set_xlabel("wall time of the run (min; one torch thread, two runs side by side)")
-    ax.set_ylabel("accuracy_mean (8 tasks, strict)")
-    ax.set_ylim(0, 1)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
-    ax.set_title("multitask spec, N = 512: one line per run and seed")
+    """Accuracy against wall time, one line per run: one-task batches on the left, mixed
+    batches on the right, the recipe's runs (thick, black) on both."""
+    kinds = [k for k in ("one task", "mixed") if any(r["key"][4] == k for r in rows)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(7.0 * len(kinds), 5.2), sharey=True,
+                             constrained_layout=True, squeeze=False)
+    for ax, kind in zip(axes[0], kinds, strict=True):
+        keys = sorted({r["key"] for r in rows if r["key"][4] == kind and r["key"] != RECIPE})
+        colors = {k: plt.get_cmap("tab10")(i % 10) for i, k in enumerate(keys)}
+        colors[RECIPE] = "k"
+        for r in rows:
+            if r["key"] in colors:
+                t = [e["seconds"] / 60 for e in r["evals"]]
+                a = [e["accuracy_mean"] for e in r["evals"]]
+                ax.plot(t, a, color=colors[r["key"]], lw=2.2 if r["key"] == RECIPE else 1.0,
+                        alpha=0.9 if r["key"] == RECIPE else 0.7)
+        for k in [RECIPE] + keys:
+            ax.plot([], [], color=colors[k], lw=2.2 if k == RECIPE else 1.0,
+                    label=f"{k[0]}, {k[1]} steps, batch {k[2]}, lr {k[3]:g}" +
+                    (" (recipe)" if k == RECIPE else ""))
+        ax.axhline(target, color="0.4", lw=0.8, ls=":")
+        ax.set_xlabel("wall time of the run (min; one torch thread, two runs side by side)")
+        ax.set_ylim(0, 1)
+        ax.legend(loc="lower right", fontsize=7.5)
+        ax.set_title(f"batches of {'one task' if kind == 'one task' else 'all eight tasks'}")
+    axes[0][0].set_ylabel("accuracy_mean (8 tasks, strict)")
+    fig.suptitle("multitask spec, N = 512: one line per run and seed")
     fig.savefig(path, dpi=130)
     plt.close(fig)
 
