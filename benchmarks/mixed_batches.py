@@ -2,7 +2,7 @@
 
 The multitask spec (tasks/multitask.toml, N = 512, bias mode) trained with ``env.mixed_batches``
 draws every batch from all eight tasks, whose trials last 59 to 160 steps (dt = 20 ms): padded to
-the longest, a batch of 64 runs 160 steps for every trial, about 1.65 times the steps its trials
+the longest, a batch of 64 runs 160 steps for every trial, about 1.7 times the steps its trials
 last. ``NeuroGymEnv.training_loss`` passes the trials' lengths to the circuit, which then
 simulates each trial only up to its own length (``RateRNN.forward(lengths=...)``; mixed batches
 come longest trial first, so the running trials are a prefix of the batch). Contenders, one

@@ -129,9 +129,13 @@ class _Recurrence(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         n_t = drive.shape[0]
         n_b = drive.shape[1]
-        states = torch.empty_like(drive)
-        rates = torch.empty_like(drive)
-        if active is not None:  # the rows of trials that have ended are 0
+        # the rows of trials that have ended are 0 (on the CPU zeroed step by step, only where
+        # needed; on a GPU, where each call is a kernel launch, at once)
+        alloc = torch.zeros_like if active is not None and drive.device.type != "cpu" else \
+            torch.empty_like
+        states = alloc(drive)
+        rates = alloc(drive)
+        if active is not None and drive.device.type == "cpu":
             for t in range(n_t):
                 if active[t] < n_b:
                     states[t, active[t]:].zero_()
@@ -167,8 +171,10 @@ class _Recurrence(torch.autograd.Function):
         a, act, low, active = ctx.alpha, ctx.activation, ctx.low, ctx.active
         n_t, n_b = states.shape[:2]
         # steps past a trial's end (packed batches) get no gradient: their rows stay 0
-        grad_drive = torch.empty_like(states)
-        if active is not None:
+        on_cpu = states.device.type == "cpu"
+        grad_drive = (torch.zeros_like if active is not None and not on_cpu else
+                      torch.empty_like)(states)
+        if active is not None and on_cpu:
             for t in range(n_t):
                 if active[t] < n_b:
                     grad_drive[t, active[t]:].zero_()
@@ -447,7 +453,10 @@ class RateRNN(nn.Module):
         """For ``lengths`` (trial,): how many trials still run at each step once the longest
         come first (None where all run to the end), and the order that puts them first (None
         where they already come first)."""
-        lengths = torch.as_tensor(lengths).detach().to("cpu").long()
+        lengths = torch.as_tensor(lengths).detach().to("cpu")  # on a GPU: one small copy
+        if lengths.is_floating_point() and not bool((lengths == lengths.round()).all()):
+            raise ValueError("lengths must be whole numbers of steps")
+        lengths = lengths.long()
         if lengths.shape != (n_b,):
             raise ValueError(f"lengths has shape {tuple(lengths.shape)}: expected ({n_b},), one "
                              "per trial")

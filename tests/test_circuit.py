@@ -232,7 +232,11 @@ def test_batch_first_inputs_are_named():
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("mode", ["full", "mask"])
 @pytest.mark.parametrize("low", [None, torch.bfloat16])
-def test_padded_batch_with_lengths_equals_each_trial_run_alone(activation, mode, low):
+@pytest.mark.parametrize("lengths", [
+    [4, 9, 1, 6, 9],  # unsorted (reordered inside), with ties and a one-step trial
+    [8, 6, 6, 3, 1],  # longest first, as mixed batches come; no trial runs at the last step
+])
+def test_padded_batch_with_lengths_equals_each_trial_run_alone(activation, mode, low, lengths):
     """A batch padded to its longest trial, run with ``lengths``: each trial's outputs, and the
     gradients of a loss over each trial's own steps, equal those of the trials run one by one at
     their own length (no padding at all); past its length a trial is 0 (outputs b_out)."""
@@ -246,7 +250,7 @@ def test_padded_batch_with_lengths_equals_each_trial_run_alone(activation, mode,
         else:
             net.mask_logits.copy_(torch.randn(net.mask_logits.shape, dtype=torch.float64))
     gen = torch.Generator().manual_seed(5)
-    lengths = torch.tensor([4, 9, 1, 6, 9])  # unsorted, with ties and a one-step trial
+    lengths = torch.tensor(lengths)
     u = torch.randn(9, 5, 3, dtype=torch.float64, generator=gen)
     ctx = torch.tensor([0, 1, 1, 0, 1])
     target = torch.randn(9, 5, 2, dtype=torch.float64, generator=gen)
@@ -288,7 +292,8 @@ def test_padded_batch_with_lengths_equals_each_trial_run_alone(activation, mode,
 def test_lengths_are_checked():
     net = make()
     u = torch.zeros(5, 2, 3)
-    for bad, match in (([5], "shape"), ([0, 5], r"\[1, 5\]"), ([6, 2], r"\[1, 5\]")):
+    for bad, match in (([5], "shape"), ([0, 5], r"\[1, 5\]"), ([6, 2], r"\[1, 5\]"),
+                       ([2.5, 5.0], "whole numbers")):
         with pytest.raises(ValueError, match=match):
             net(u, 0, lengths=torch.tensor(bad))
     full = net(u, 0)

@@ -468,12 +468,19 @@ def test_mixed_batches_hold_every_task_in_its_share():
     counts = np.array([weighted.task_counts(10, gen(s)) for s in range(400)])
     np.testing.assert_allclose(counts.mean(0), [0, 0, 0, 20 / 3, 0, 0, 0, 10 / 3], atol=0.05)
     assert set(weighted.sample(9, gen(1)).context.tolist()) == {3, 7}
+    # weights whose cumulative sum rounds below or above 1, then a task of weight 0
+    for weights in ((0.1,) * 7 + (0.0,), (0.7, 0.2, 0.1, 0, 0, 0, 0, 0)):
+        env_w = NeuroGymEnv(tasks=EIGHT, mixed_batches=True, task_weights=weights)
+        for s in range(50):
+            c = env_w.task_counts(64, gen(s))
+            assert sum(c) == 64 and min(c) >= 0
+            assert all(n == 0 for n, w in zip(c, weights, strict=True) if w == 0)
     with pytest.raises(ValueError, match="env.mixed_batches='yes' is invalid"):
         NeuroGymEnv(tasks=EIGHT, mixed_batches="yes")
 
 
 @pytest.mark.parametrize("mixed", [False, True])
-def test_a_mixed_batch_trains_every_tasks_bias_row_at_once(mixed):
+def test_a_mixed_batch_trains_every_tasks_bias_row_at_once(mixed, monkeypatch):
     """One step of fit: a one-task batch moves one bias row, a mixed batch all eight; the
     packed loss (each trial up to its own length) is the loss of the padded forward pass."""
     env = NeuroGymEnv(tasks=EIGHT, mixed_batches=mixed)
@@ -483,6 +490,28 @@ def test_a_mixed_batch_trains_every_tasks_bias_row_at_once(mixed):
     padded = env.loss(net(batch.inputs, batch.context).outputs, batch)
     torch.testing.assert_close(env.training_loss(net, batch), padded, rtol=1e-5, atol=0)
     before = net.biases.detach().clone()
+    seen = []  # the lengths each forward pass of training got
+    forward = net.forward
+    monkeypatch.setattr(net, "forward", lambda *a, **k: seen.append(k.get("lengths")) or
+                        forward(*a, **k))
     nb.fit(net, env, nb.TrainConfig(steps=1, eval_every=0, checkpoint_every=0), progress=False)
     moved = (net.biases.detach() != before).any(1)
     assert int(moved.sum()) == (8 if mixed else 1)
+    # the training step simulated each trial only up to its own length
+    trained = [x for x in seen if x is not None]
+    assert len(trained) == 1 and trained[0].shape == (64,) and int(trained[0].min()) >= 1
+
+
+def test_mixed_batches_follow_the_seed_and_training_loss_uses_the_noise():
+    env = NeuroGymEnv(tasks=EIGHT, mixed_batches=True)
+    a, b, c = env.sample(24, gen(4)), env.sample(24, gen(4)), env.sample(24, gen(5))
+    assert torch.equal(a.inputs, b.inputs) and torch.equal(a.context, b.context)
+    assert not (a.inputs.shape == c.inputs.shape and torch.equal(a.inputs, c.inputs))
+    for s in range(4):  # 12 trials over 8 tasks: which tasks get 2 follows the seed too
+        assert torch.equal(env.sample(12, gen(s)).context, env.sample(12, gen(s)).context)
+    net = nb.RateRNN(nb.CircuitConfig(n_units=32, n_inputs=env.n_inputs, n_outputs=env.n_outputs,
+                                      n_contexts=env.n_contexts, noise_rec=0.3), seed=0)
+    noisy = env.training_loss(net, a, gen(9))
+    expected = env.loss(net(a.inputs, a.context, noise=gen(9)).outputs, a)
+    torch.testing.assert_close(noisy, expected, rtol=1e-5, atol=0)
+    assert not torch.allclose(noisy, env.training_loss(net, a, None))

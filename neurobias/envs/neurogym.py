@@ -509,11 +509,13 @@ class NeuroGymEnv(Env):
         task's share of ``task_weights``, rounded down or up by systematic sampling (one
         uniform draw u; task k gets floor(B c_k + u) - floor(B c_(k-1) + u) trials, with c the
         cumulative shares), so the counts sum to ``batch_size`` and their mean is the share."""
-        shares = self.task_weights / self.task_weights.sum()
+        drawn = self.task_weights > 0  # tasks of weight 0 get no trials, whatever the rounding
+        shares = self.task_weights[drawn] / self.task_weights[drawn].sum()
         u = float(torch.rand((), generator=generator, dtype=torch.float64))
-        edges = torch.floor(torch.cumsum(shares, 0) * batch_size + u).long()
+        edges = torch.floor(torch.cumsum(shares, 0) * batch_size + u).long().clamp(0, batch_size)
         edges[-1] = batch_size  # exactly, whatever the rounding of the cumulative sum
-        counts = torch.diff(edges, prepend=torch.zeros(1, dtype=torch.long))
+        counts = torch.zeros(self.n_tasks, dtype=torch.long)
+        counts[drawn] = torch.diff(edges, prepend=torch.zeros(1, dtype=torch.long))
         return [int(c) for c in counts]
 
     def test_batch(self, batch_size: int, generator: torch.Generator) -> TrialBatch:
