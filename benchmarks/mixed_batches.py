@@ -13,7 +13,9 @@ process, the same circuit, batches drawn once and reused:
   circuit called without ``lengths``, as before packing); the losses must agree (rtol 1e-5).
 - ``one task``: the recipe's batches (one task per batch, 64 trials), cycled through the eight
   tasks so each repeat sees every task once; packed as ``fit`` runs them (trials of dm1 and
-  ctxdm1 vary in length).
+  ctxdm1 vary in length: those batches are reordered inside the circuit, longest first).
+- ``one task, padded``: the same batches run without ``lengths`` (what packing saves or costs
+  on one-task batches).
 - floors: the recurrent matmuls alone, (m, N) x (N, N) for every step's m running trials (all
   64 for the padded batch), forward and backward, on preallocated buffers: no step that
   simulates the same trial-steps does less matmul work.
@@ -89,6 +91,7 @@ def main() -> None:
         "mixed, packed": lambda: [_step(net, opt, mixed_env, b, True) for b in mixed],
         "mixed, padded": lambda: [_step(net, opt, mixed_env, b, False) for b in mixed],
         "one task": lambda: [_step(net, opt, one_env, b, True) for b in one],
+        "one task, padded": lambda: [_step(net, opt, one_env, b, False) for b in one],
         "floor (mixed, packed)": lambda: _floor(mixed, net.config.n_units),
         "floor (mixed, padded)": lambda: _floor(mixed, net.config.n_units, packed=False),
         "floor (one task)": lambda: _floor(one, net.config.n_units),
@@ -120,6 +123,7 @@ def main() -> None:
                              for k, v in times.items()},
             "padded_over_packed": best["mixed, padded"] / best["mixed, packed"],
             "one_task_over_packed_mixed": best["one task"] / best["mixed, packed"],
+            "one_task_padded_over_packed": best["one task, padded"] / best["one task"],
             "floor_fraction": best["floor (mixed, packed)"] / best["mixed, packed"],
         }, indent=1) + "\n")
 
