@@ -105,6 +105,21 @@ def _times_dphi_into(name: str, g: torch.Tensor, x: torch.Tensor, r: torch.Tenso
         out.copy_(g)
 
 
+def _buffer_like(x: torch.Tensor, active: list[int] | None) -> torch.Tensor:
+    """An uninitialised (time, trial, unit) tensor like ``x`` whose rows of trials that have
+    ended (``active[t]`` onwards at step t) are 0. On the CPU only those rows are zeroed; on a
+    GPU, where each call is a kernel launch, the whole tensor at once."""
+    if active is None:
+        return torch.empty_like(x)
+    if x.device.type != "cpu":
+        return torch.zeros_like(x)
+    out = torch.empty_like(x)
+    for t, m in enumerate(active):
+        if m < x.shape[1]:
+            out[t, m:].zero_()
+    return out
+
+
 class _Recurrence(torch.autograd.Function):
     """The Euler time loop with a hand-written backward pass (backpropagation through time).
 
@@ -127,19 +142,9 @@ class _Recurrence(torch.autograd.Function):
         # active: None (every trial at every step) or, per step, how many leading trials are
         # still running (non-increasing); the others' states and rates stay 0 from there on.
         ctx.set_materialize_grads(False)
-        n_t = drive.shape[0]
-        n_b = drive.shape[1]
-        # the rows of trials that have ended are 0 (on the CPU zeroed step by step, only where
-        # needed; on a GPU, where each call is a kernel launch, at once)
-        alloc = torch.zeros_like if active is not None and drive.device.type != "cpu" else \
-            torch.empty_like
-        states = alloc(drive)
-        rates = alloc(drive)
-        if active is not None and drive.device.type == "cpu":
-            for t in range(n_t):
-                if active[t] < n_b:
-                    states[t, active[t]:].zero_()
-                    rates[t, active[t]:].zero_()
+        n_t, n_b = drive.shape[:2]
+        states = _buffer_like(drive, active)
+        rates = _buffer_like(drive, active)
         w_t = w_rec.t()
         x, r = x0, _phi(activation)(x0)
         if low is None:
@@ -171,13 +176,7 @@ class _Recurrence(torch.autograd.Function):
         a, act, low, active = ctx.alpha, ctx.activation, ctx.low, ctx.active
         n_t, n_b = states.shape[:2]
         # steps past a trial's end (packed batches) get no gradient: their rows stay 0
-        on_cpu = states.device.type == "cpu"
-        grad_drive = (torch.zeros_like if active is not None and not on_cpu else
-                      torch.empty_like)(states)
-        if active is not None and on_cpu:
-            for t in range(n_t):
-                if active[t] < n_b:
-                    grad_drive[t, active[t]:].zero_()
+        grad_drive = _buffer_like(states, active)
         delta = None
         if low is not None:
             w_low = w_rec.to(low)

@@ -498,10 +498,9 @@ class NeuroGymEnv(Env):
         counts = self.task_counts(batch_size, generator)
         per = {k: self.batch_for_task(k, n, generator) for k, n in enumerate(counts) if n}
         keys = list(per)
-        order = [(j, i) for j, k in enumerate(keys) for i in range(counts[k])]
         # longest trials first: the circuit then skips the padding without reordering the batch
-        length = [int(per[keys[j]].conditions["length"][i]) for j, i in order]
-        order = [order[i] for i in sorted(range(len(order)), key=lambda i: -length[i])]
+        order = sorted(((j, i) for j, k in enumerate(keys) for i in range(counts[k])),
+                       key=lambda ji: -int(per[keys[ji[0]]].conditions["length"][ji[1]]))
         return _merge([per[k] for k in keys], order, self.n_outputs)
 
     def task_counts(self, batch_size: int, generator: torch.Generator) -> list[int]:
