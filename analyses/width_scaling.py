@@ -41,7 +41,8 @@ def gather(sweeps: list[str], metric: str) -> list[dict]:
                 (Path(folder) / "runs" / r["run"] / "config.json").read_text()))
             label = cfg.circuit.mode + (" (rule input)" if cfg.env.params.get("rule_input")
                                         else "")
-            rows.append({"mode": label, "n_units": cfg.circuit.n_units, "seed": r["seed"],
+            rows.append({"mode": label, "precision": cfg.train.precision,
+                         "n_units": cfg.circuit.n_units, "seed": r["seed"],
                          "n_trainable": r["n_trainable"], metric: r[metric],
                          "fixation_break_mean": r.get("fixation_break_mean"),
                          "steps": r["steps"], "seconds": r["seconds"],
@@ -58,10 +59,10 @@ def per_task(rows: list[dict]) -> list[dict]:
     tasks = sorted({k for r in rows for k in r if k.startswith("accuracy/")})
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["mode"], r["n_units"]), []).append(r)
+        groups.setdefault((r["mode"], r["n_units"], r["precision"]), []).append(r)
     out = []
-    for (mode, n), rs in sorted(groups.items()):
-        row = {"mode": mode, "n_units": n, "seeds": len(rs)}
+    for (mode, n, precision), rs in sorted(groups.items()):
+        row = {"mode": mode, "n_units": n, "precision": precision, "seeds": len(rs)}
         for t in tasks:
             vals = [r[t] for r in rs if t in r]
             if vals:
@@ -85,11 +86,12 @@ def crossing(table: list[dict], key: str, reference: str = "full", mode: str = "
 def summarise(rows: list[dict], metric: str) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["mode"], r["n_units"]), []).append(r)
+        groups.setdefault((r["mode"], r["n_units"], r["precision"]), []).append(r)
     out = []
-    for (mode, n), rs in sorted(groups.items()):
+    for (mode, n, precision), rs in sorted(groups.items()):
         vals = [r[metric] for r in rs]
-        out.append({"mode": mode, "n_units": n, "n_trainable": rs[0]["n_trainable"],
+        out.append({"mode": mode, "n_units": n, "precision": precision,
+                    "n_trainable": rs[0]["n_trainable"],
                     "seeds": len(rs), f"{metric}_mean": statistics.fmean(vals),
                     f"{metric}_sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
                     "steps": rs[0]["steps"]})
@@ -110,36 +112,53 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    md = ["| mode | N | learned numbers | seeds | " + args.metric + " |", "|---|---|---|---|---|"]
-    md += [f"| {r['mode']} | {r['n_units']} | {r['n_trainable']} | {r['seeds']} | "
-           f"{r[args.metric + '_mean']:.3f} ± {r[args.metric + '_sd']:.3f} |" for r in table]
+    md = ["| mode | N | precision | learned numbers | seeds | " + args.metric + " |",
+          "|---|---|---|---|---|---|"]
+    md += [f"| {r['mode']} | {r['n_units']} | {r['precision']} | {r['n_trainable']} | "
+           f"{r['seeds']} | {r[args.metric + '_mean']:.3f} ± {r[args.metric + '_sd']:.3f} |"
+           for r in table]
     (out / "table.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     tasks_table = per_task(rows)
     tasks = sorted({k for r in tasks_table for k in r if k.startswith("accuracy/")
                     and not k.endswith("_sd")})
     if tasks:
-        head = ["mode", "N", "seeds"] + [t.split("/", 1)[1] for t in tasks]
+        head = ["mode", "N", "precision", "seeds"] + [t.split("/", 1)[1] for t in tasks]
         tmd = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in tasks_table:
             cells = [f"{r[t]:.2f} ± {r[t + '_sd']:.2f}" if t in r else "" for t in tasks]
-            tmd.append(f"| {r['mode']} | {r['n_units']} | {r['seeds']} | " + " | ".join(cells)
-                       + " |")
+            tmd.append(f"| {r['mode']} | {r['n_units']} | {r['precision']} | {r['seeds']} | "
+                       + " | ".join(cells) + " |")
         answer = [f"- {args.metric}: "
                   + _said(crossing(table, args.metric + "_mean"), table)]
         answer += [f"- {t.split('/', 1)[1]}: " + _said(crossing(tasks_table, t), table)
                    for t in tasks]
+        widest = [f"- {args.metric}: " + _said_widest(table, args.metric + "_mean")]
+        widest += [f"- {t.split('/', 1)[1]}: " + _said_widest(tasks_table, t) for t in tasks]
         text = ("\n".join(tmd) + "\n\nSmallest N at which bias-only comes within 0.05 of full "
-                "training (means over seeds):\n" + "\n".join(answer) + "\n")
+                "training at the same N (means over seeds):\n" + "\n".join(answer)
+                + "\n\nWhere full training was not run at bias-only's widths: the smallest N at "
+                "which bias-only comes within 0.05 of full training at the widest N measured "
+                "for full training:\n" + "\n".join(widest) + "\n")
         (out / "per_task.md").write_text(text)
         print(text)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True, sharey=True)
-    for mode in sorted({r["mode"] for r in table}):
-        pts = [r for r in table if r["mode"] == mode]
-        for ax, key in zip(axes, ("n_units", "n_trainable"), strict=True):
-            ax.errorbar([r[key] for r in pts], [r[args.metric + "_mean"] for r in pts],
-                        yerr=[r[args.metric + "_sd"] for r in pts], marker="o", capsize=3,
-                        label=mode)
+    for i, mode in enumerate(sorted({r["mode"] for r in table})):
+        color = f"C{i}"
+        for precision in ("fp32", "bf16"):
+            pts = [r for r in table if r["mode"] == mode and r["precision"] == precision]
+            if not pts:
+                continue
+            if precision == "bf16":  # joined to the widest float32 point below it, dashed
+                below = [r for r in table if r["mode"] == mode and r["precision"] == "fp32"
+                         and r["n_units"] < pts[0]["n_units"]]
+                pts = [max(below, key=lambda r: r["n_units"])] * bool(below) + pts
+            for ax, key in zip(axes, ("n_units", "n_trainable"), strict=True):
+                ax.errorbar([r[key] for r in pts], [r[args.metric + "_mean"] for r in pts],
+                            yerr=[r[args.metric + "_sd"] for r in pts], marker="o", capsize=3,
+                            color=color, ls="-" if precision == "fp32" else "--",
+                            mfc=color if precision == "fp32" else "white",
+                            label=mode if precision == "fp32" else f"{mode}, bf16")
     axes[0].set_xlabel("width N (units)")
     axes[1].set_xlabel("learned numbers")
     for ax in axes:
@@ -148,6 +167,25 @@ def main() -> None:
     axes[0].legend(fontsize=8)
     fig.savefig(out / "width_scaling.png", dpi=120)
     print(out / "width_scaling.png")
+
+
+def _said_widest(table: list[dict], key: str, mode: str = "bias",
+                 margin: float = 0.05) -> str:
+    full = [r for r in table if r["mode"] == "full" and key in r]
+    if not full:
+        return "full training not measured"
+    ref = max(full, key=lambda r: r["n_units"])
+    for r in sorted((r for r in table if r["mode"] == mode and key in r),
+                    key=lambda r: r["n_units"]):
+        if r[key] >= ref[key] - margin:
+            return (f"N = {r['n_units']} ({r[key]:.2f} against {ref[key]:.2f} at "
+                    f"N = {ref['n_units']})")
+    best = max((r for r in table if r["mode"] == mode and key in r),
+               key=lambda r: r[key], default=None)
+    if best is None:
+        return f"{mode} not measured"
+    return (f"not within 0.05 at any measured width (best {best[key]:.2f} at "
+            f"N = {best['n_units']}, against {ref[key]:.2f} at N = {ref['n_units']})")
 
 
 def _said(n: int | None, table: list[dict]) -> str:
