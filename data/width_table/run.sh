@@ -5,6 +5,8 @@
 # On a machine with a GPU the runs share it (train.device = "auto"; each sweep hands each run
 # the device with the fewest of its own runs): give each sweep several runs at once, e.g.
 #     ARGS="--jobs 5 --threads 1 --no-progress" data/width_table/run.sh   # 16 cores, 1 GPU
+# Without a GPU, N = 2048 in float32 takes hours per run: data/width_table/run_bf16.sh trains that
+# width in bf16 in its own folders (these sweeps then only need their N <= 1024 points).
 cd "$(dirname "$0")/../.."
 NB=${NB:-neurobias}
 GRID="--grid circuit.n_units=128,256,512,1024,2048 --seeds 3"
