@@ -149,11 +149,13 @@ def main() -> None:
             pts = [r for r in table if r["mode"] == mode and r["precision"] == precision]
             if not pts:
                 continue
-            if precision == "bf16":  # joined to the widest float32 point below it, dashed
-                below = [r for r in table if r["mode"] == mode and r["precision"] == "fp32"
-                         and r["n_units"] < pts[0]["n_units"]]
-                pts = [max(below, key=lambda r: r["n_units"])] * bool(below) + pts
+            below = [r for r in table if r["mode"] == mode and r["precision"] == "fp32"
+                     and r["n_units"] < pts[0]["n_units"]]
             for ax, key in zip(axes, ("n_units", "n_trainable"), strict=True):
+                if precision == "bf16" and below:  # dashed from the widest fp32 point below
+                    join = [max(below, key=lambda r: r["n_units"]), pts[0]]
+                    ax.plot([r[key] for r in join], [r[args.metric + "_mean"] for r in join],
+                            ls="--", color=color)
                 ax.errorbar([r[key] for r in pts], [r[args.metric + "_mean"] for r in pts],
                             yerr=[r[args.metric + "_sd"] for r in pts], marker="o", capsize=3,
                             color=color, ls="-" if precision == "fp32" else "--",
