@@ -50,6 +50,14 @@ def gather(sweeps: list[str], metric: str) -> list[dict]:
     return rows
 
 
+def _groups(rows: list[dict]) -> list[tuple[tuple, list[dict]]]:
+    """The runs of each (mode, N, precision), in that order: one point of the table each."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["mode"], r["n_units"], r["precision"]), []).append(r)
+    return sorted(groups.items())
+
+
 def _mean_sd(vals: list[float]) -> tuple[float, float]:
     return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
 
@@ -57,11 +65,8 @@ def _mean_sd(vals: list[float]) -> tuple[float, float]:
 def per_task(rows: list[dict]) -> list[dict]:
     """(mode, N) -> mean ± SD over seeds of every accuracy/<task> column."""
     tasks = sorted({k for r in rows for k in r if k.startswith("accuracy/")})
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["mode"], r["n_units"], r["precision"]), []).append(r)
     out = []
-    for (mode, n, precision), rs in sorted(groups.items()):
+    for (mode, n, precision), rs in _groups(rows):
         row = {"mode": mode, "n_units": n, "precision": precision, "seeds": len(rs)}
         for t in tasks:
             vals = [r[t] for r in rs if t in r]
@@ -76,19 +81,24 @@ def crossing(table: list[dict], key: str, reference: str = "full", mode: str = "
     """The smallest N at which ``mode``'s mean ``key`` is within ``margin`` of ``reference``'s
     at the same N (both measured), else None."""
     ref = {r["n_units"]: r[key] for r in table if r["mode"] == reference and key in r}
+    r = _first_within(table, key, mode, lambda n: ref.get(n), margin)
+    return None if r is None else r["n_units"]
+
+
+def _first_within(table: list[dict], key: str, mode: str, ref_at, margin: float) -> dict | None:
+    """The narrowest ``mode`` row whose ``key`` is at least ``ref_at(N) - margin`` (rows whose
+    reference is None are passed over), else None."""
     for r in sorted((r for r in table if r["mode"] == mode and key in r),
                     key=lambda r: r["n_units"]):
-        if r["n_units"] in ref and r[key] >= ref[r["n_units"]] - margin:
-            return r["n_units"]
+        ref = ref_at(r["n_units"])
+        if ref is not None and r[key] >= ref - margin:
+            return r
     return None
 
 
 def summarise(rows: list[dict], metric: str) -> list[dict]:
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["mode"], r["n_units"], r["precision"]), []).append(r)
     out = []
-    for (mode, n, precision), rs in sorted(groups.items()):
+    for (mode, n, precision), rs in _groups(rows):
         vals = [r[metric] for r in rs]
         out.append({"mode": mode, "n_units": n, "precision": precision,
                     "n_trainable": rs[0]["n_trainable"],
@@ -150,9 +160,9 @@ def main() -> None:
             if not pts:
                 continue
             below = [r for r in table if r["mode"] == mode and r["precision"] == "fp32"
-                     and r["n_units"] < pts[0]["n_units"]]
+                     and r["n_units"] < pts[0]["n_units"]] if precision == "bf16" else []
             for ax, key in zip(axes, ("n_units", "n_trainable"), strict=True):
-                if precision == "bf16" and below:  # dashed from the widest fp32 point below
+                if below:  # bf16: dashed from the widest fp32 point below
                     join = [max(below, key=lambda r: r["n_units"]), pts[0]]
                     ax.plot([r[key] for r in join], [r[args.metric + "_mean"] for r in join],
                             ls="--", color=color)
@@ -177,11 +187,9 @@ def _said_widest(table: list[dict], key: str, mode: str = "bias",
     if not full:
         return "full training not measured"
     ref = max(full, key=lambda r: r["n_units"])
-    for r in sorted((r for r in table if r["mode"] == mode and key in r),
-                    key=lambda r: r["n_units"]):
-        if r[key] >= ref[key] - margin:
-            return (f"N = {r['n_units']} ({r[key]:.2f} against {ref[key]:.2f} at "
-                    f"N = {ref['n_units']})")
+    r = _first_within(table, key, mode, lambda n: ref[key], margin)
+    if r is not None:
+        return f"N = {r['n_units']} ({r[key]:.2f} against {ref[key]:.2f} at N = {ref['n_units']})"
     best = max((r for r in table if r["mode"] == mode and key in r),
                key=lambda r: r[key], default=None)
     if best is None:
