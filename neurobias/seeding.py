@@ -1,4 +1,5 @@
-"""One run seed, separate random streams: connectivity, trials, noise, evaluation, export.
+"""One run seed, separate random streams: connectivity, trials, noise, evaluation, export, and
+re-evaluation on fresh trials after training (analyses/reevaluate.py).
 
 Each stream's seed is derived from the run seed with ``numpy.random.SeedSequence`` so that changing
 the number of trials drawn never changes the connectivity, and so on.
@@ -9,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STREAMS = ("connectivity", "trials", "noise", "eval", "export")
+# new streams go at the end: a stream's seed depends on its position
+STREAMS = ("connectivity", "trials", "noise", "eval", "export", "reevaluate")
 
 
 def derive_seed(seed: int, stream: str) -> int:
