@@ -161,3 +161,30 @@ def test_cli_refuses_a_misspelled_period_with_exit_2_and_writes_nothing(tmp_path
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert "dleay is not a period of DelayComparison-v0: allowed: decision, delay" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_every_shipped_spec_loads():
+    from pathlib import Path
+
+    specs = sorted((Path(__file__).parents[1] / "tasks").glob("*.toml"))
+    assert len(specs) >= 14
+    for spec in specs:
+        if spec.stem == "fit_recording":  # names a recording made by `make demo`
+            with pytest.raises(ConfigError, match="run.h5': does not exist"):
+                load_config(spec)
+            continue
+        assert load_config(spec).name == spec.stem
+
+
+def test_the_2048_recipe_spec_is_the_one_measured():
+    # docs/multitask.md reports the runs of data/recipe/candidate_2048 (tasks/multitask.toml
+    # with --set overrides); the shipped spec must be those settings, not a retyping of them
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    measured = json.loads((root / "data" / "recipe" / "candidate_2048" / "runs"
+                           / "circuit.n_units=2048__seed=0" / "config.json").read_text())
+    shipped = json.loads(json.dumps(load_config(root / "tasks" / "multitask_2048.toml").to_dict()))
+    measured.pop("name"), shipped.pop("name")
+    assert shipped == measured
