@@ -69,12 +69,12 @@ def by_evidence(run_dir: Path, task: str, trials: int,
             kinds = [scored["fix_break"].cpu(), choice == other,
                      (choice > 0) & ((step == 1) | (step == 15))]
             taken = correct.cpu().clone()
-            for name, hit in zip(ERRORS, kinds + [torch.ones_like(taken)]):
+            for name, hit in zip(ERRORS, kinds + [torch.ones_like(taken)], strict=True):
                 hit = hit & ~taken
                 errors[name] = errors.get(name, 0) + int(hit.sum())
                 taken |= hit
         diff = (batch.conditions["coh1_mod1"] - batch.conditions["coh2_mod1"]).abs()
-        for d, c in zip(diff.tolist(), correct.tolist()):
+        for d, c in zip(diff.tolist(), correct.tolist(), strict=True):
             key = round(d, 2)
             tally = counts.setdefault(key, [0, 0])
             tally[0] += int(c)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
              "| run | task | " + " | ".join(f"{d:.2f}" for d in diffs) + " | all |",
              "|---|---" + "|---" * (len(diffs) + 1) + "|"]
     fig, axes = plt.subplots(1, len(TASKS), figsize=(4.2 * len(TASKS), 3.4), sharey=True)
-    for ax, task in zip(axes, TASKS):
+    for ax, task in zip(axes, TASKS, strict=True):
         for label, _ in pairs:
             r = results[(label, task)]
             cells = [f"{r[d][0] / r[d][1]:.2f} ({r[d][1]})" if d in r else "-" for d in diffs]
@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     axes[-1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     lines += ["", "Wrong trials by kind (fraction of all trials): " + ", ".join(ERRORS) + ".", "",
-              "| run | task | " + " | ".join(ERRORS) + " |", "|---|---" + "|---" * len(ERRORS) + "|"]
+              "| run | task | " + " | ".join(ERRORS) + " |",
+              "|---|---" + "|---" * len(ERRORS) + "|"]
     for task in TASKS:
         for label, _ in pairs:
             e = errors[(label, task)]
