@@ -40,6 +40,24 @@ def _direction(theta: torch.Tensor) -> torch.Tensor:
     return torch.round(theta / (2 * torch.pi / 16)).long() % 16 + 1
 
 
+def error_kinds(correct: torch.Tensor, fix_break: torch.Tensor, choice: torch.Tensor,
+                truth: torch.Tensor, other: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each wrong trial under exactly one kind of ERRORS, in that order of precedence.
+
+    All arguments are (trial,): correct and fix_break bool, choice, truth and the other
+    stimulus's direction as output indices (0 = fixation, 1..16 = directions). Returns one
+    bool (trial,) mask per kind."""
+    step = (choice - truth).abs()  # 15: neighbours across the ring's seam (16 and 1)
+    tests = [fix_break, choice == other, (choice > 0) & ((step == 1) | (step == 15)),
+             torch.ones_like(correct)]
+    taken = correct.clone()
+    out = {}
+    for name, hit in zip(ERRORS, tests, strict=True):
+        out[name] = hit & ~taken
+        taken |= out[name]
+    return out
+
+
 @torch.no_grad()
 def by_evidence(run_dir: Path, task: str, trials: int,
                 errors: dict[str, int] | None = None) -> dict[float, tuple[int, int]]:
@@ -61,18 +79,14 @@ def by_evidence(run_dir: Path, task: str, trials: int,
         scored = env.score(y, batch)
         correct = scored["correct"]
         if errors is not None:
-            truth, choice = scored["truth"].cpu(), scored["choice"].cpu()
             c = batch.conditions
+            truth = scored["truth"].cpu()
             other = torch.where(truth == _direction(c["theta1"]), _direction(c["theta2"]),
                                 _direction(c["theta1"]))
-            step = (choice - truth).abs() % 16
-            kinds = [scored["fix_break"].cpu(), choice == other,
-                     (choice > 0) & ((step == 1) | (step == 15))]
-            taken = correct.cpu().clone()
-            for name, hit in zip(ERRORS, kinds + [torch.ones_like(taken)], strict=True):
-                hit = hit & ~taken
+            kinds = error_kinds(correct.cpu(), scored["fix_break"].cpu(),
+                                scored["choice"].cpu(), truth, other)
+            for name, hit in kinds.items():
                 errors[name] = errors.get(name, 0) + int(hit.sum())
-                taken |= hit
         diff = (batch.conditions["coh1_mod1"] - batch.conditions["coh2_mod1"]).abs()
         for d, c in zip(diff.tolist(), correct.tolist(), strict=True):
             key = round(d, 2)

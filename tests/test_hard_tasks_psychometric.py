@@ -48,3 +48,21 @@ def test_every_wrong_trial_is_counted_once(tmp_path):
     assert set(tally) <= {0.08, 0.16, 0.32, 0.64}
     assert correct + sum(errors.values()) == 40
     assert set(errors) == set(hard.ERRORS)
+
+
+def test_error_kinds_on_hand_made_trials():
+    t = torch.tensor
+    # trials: right; fixation break; the other stimulus (9); one step each way, and across the
+    # ring's seam (truth 1, choice 16); two steps off; fixation at the answer without a break
+    # (also when the truth is direction 1, next to fixation's index 0)
+    truth = t([3, 3, 3, 3, 3, 1, 3, 3, 1])
+    choice = t([3, 0, 9, 4, 2, 16, 5, 0, 0])
+    other = t([9, 9, 9, 9, 9, 9, 9, 9, 9])
+    correct = t([True] + [False] * 8)
+    fix_break = t([False, True] + [False] * 7)
+    kinds = hard.error_kinds(correct, fix_break, choice, truth, other)
+    assert [int(kinds["fixation break"][i]) for i in range(9)] == [0, 1, 0, 0, 0, 0, 0, 0, 0]
+    assert [int(kinds["the other stimulus"][i]) for i in range(9)] == [0, 0, 1, 0, 0, 0, 0, 0, 0]
+    assert [int(kinds["a neighbouring direction"][i]) for i in range(9)] == \
+        [0, 0, 0, 1, 1, 1, 0, 0, 0]
+    assert [int(kinds["elsewhere"][i]) for i in range(9)] == [0, 0, 0, 0, 0, 0, 1, 1, 1]
