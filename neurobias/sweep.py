@@ -179,7 +179,7 @@ def run_point(config: dict[str, Any], run_dir: str, threads: int,
     torch.set_num_threads(max(1, threads))
     lock = Path(run_dir) / "running.pid"
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    lock.write_text(f"{socket.gethostname()}:{os.getpid()}")
+    me = take_lock(lock)
     try:
         resume = (Path(run_dir) / "checkpoint.pt").exists()
         # progress lines go to the job's own log (submitit's or SLURM's stderr file)
@@ -187,7 +187,55 @@ def run_point(config: dict[str, Any], run_dir: str, threads: int,
                         progress=None)
         return run.summary
     finally:
-        lock.unlink(missing_ok=True)
+        try:
+            if lock.read_text().strip() == me:
+                lock.unlink()
+        except OSError:
+            pass
+
+
+class RunLocked(RuntimeError):
+    """A run is already being trained by a live process on this machine."""
+
+
+def take_lock(lock: Path) -> str:
+    """Mark the run folder of ``lock`` as trained by this process ("host:pid", returned).
+
+    Refuses (RunLocked) while another live process on this machine holds the lock: two
+    processes training one run would overwrite each other's checkpoints. A lock whose process
+    is gone (killed, machine restarted) is taken over. Locks from other hosts cannot be checked
+    here and are taken over too; on a cluster, SLURM's job states keep runs apart.
+    """
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        try:
+            holder = lock.read_text().strip()
+        except OSError:
+            holder = ""
+        if holder != me and _running_here(lock):
+            raise RunLocked(f"{str(lock.parent)!r} is already being trained by process "
+                            f"{holder}: not started a second time") from None
+        with atomic_path(lock) as tmp:
+            Path(tmp).write_text(me)
+        return me
+    with os.fdopen(fd, "w") as f:
+        f.write(me)
+    return me
+
+
+def _state_elsewhere(run_dir: Path) -> str | None:
+    """"finished" (its summary.json exists), "running" (a live process on this machine holds
+    its lock) or None: whether a run needs no job from this sweep. Checked when the sweep
+    starts and again just before each queued run is started, since another sweep on the same
+    folder may have started or finished it meanwhile."""
+    if (run_dir / "summary.json").exists():
+        return "finished"
+    lock = run_dir / "running.pid"
+    if lock.exists() and _running_here(lock):
+        return "running"
+    return None
 
 
 def _running_here(lock: Path) -> bool:
@@ -387,11 +435,11 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
         entry = manifest["runs"].setdefault(item["name"], {})
         entry.update({"point": item["point"], "seed": item["seed"],
                       "dir": str(run_dir.relative_to(out))})
-        lock = run_dir / "running.pid"
-        if (run_dir / "summary.json").exists():
+        elsewhere = _state_elsewhere(run_dir)
+        if elsewhere == "finished":
             entry["state"] = "finished"
             result.skipped.append(item["name"])
-        elif lock.exists() and _running_here(lock):
+        elif elsewhere == "running":
             entry["state"] = "running"
         elif executor == "slurm" and entry.get("state") in ("submitted", "running") and \
                 _slurm_active(out, entry.get("job_id")):
@@ -468,6 +516,14 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
         while queue or active:
             while queue and len(active) < jobs:
                 item, run_dir = queue.pop(0)
+                elsewhere = _state_elsewhere(run_dir)
+                if elsewhere:  # finished or started by another sweep since this one began
+                    manifest["runs"][item["name"]]["state"] = elsewhere
+                    if elsewhere == "finished":
+                        result.skipped.append(item["name"])
+                    write_json_atomic(manifest, manifest_path)
+                    bar.update(1, last=f"{item['name']} ({elsewhere} elsewhere)")
+                    continue
                 gpu = least_busy(gpus_for(item["config"], gpus), [g for _, _, g in active])
                 with _stderr_into(controller_log):
                     job = ex.submit(run_point, item["config"], str(run_dir), threads, gpu or "")

@@ -345,3 +345,44 @@ def test_local_runs_and_workers_see_this_commands_gpus(tmp_path, monkeypatch):
     handed = ex.submit(lambda g: (see_gpu(g), os.environ.get("CUDA_VISIBLE_DEVICES"))[1], "9")
     kept = ex.submit(lambda: (see_gpu(None), os.environ.get("CUDA_VISIBLE_DEVICES"))[1])
     assert plain.result() == "" and handed.result() == "9" and kept.result() == ""
+
+
+def test_a_run_another_sweep_started_meanwhile_is_not_started_again(tmp_path):
+    # one job at a time over two seeds: while seed 0 trains, another process (here a live
+    # `sleep`, standing in for a second sweep's job) takes seed 1's lock; when seed 0 is done
+    # this sweep must leave seed 1 alone, not train it a second time beside the other
+    import threading
+
+    from neurobias.sweep import RunLocked, take_lock
+
+    out = tmp_path / "sw"
+    holder = subprocess.Popen(["sleep", "300"])
+    seed0, seed1 = (out / "runs" / f"circuit.n_units=24__seed={k}" for k in (0, 1))
+    grid = {"circuit.n_units": [24]}
+
+    def grab():
+        deadline = time.time() + 120
+        while time.time() < deadline and not (seed0 / "running.pid").exists():
+            time.sleep(0.01)
+        seed1.mkdir(parents=True, exist_ok=True)
+        (seed1 / "running.pid").write_text(f"{os.uname().nodename}:{holder.pid}")
+
+    thread = threading.Thread(target=grab)
+    thread.start()
+    try:
+        result = sweep(spec(), grid, out, seeds=2, jobs=1, progress=False)
+        thread.join()
+        assert result.runs == {seed0.name: "finished", seed1.name: "running"}
+        assert result.submitted == [seed0.name]
+        assert not (seed1 / "summary.json").exists() and not (seed1 / "checkpoint.pt").exists()
+        # and a job started on it anyway (two sweeps racing) refuses in one line
+        with pytest.raises(RunLocked, match=f"already being trained by process .*:{holder.pid}"):
+            take_lock(seed1 / "running.pid")
+        assert (seed1 / "running.pid").read_text().endswith(f":{holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+    # once its holder is gone the lock is stale: the next sweep takes the run over
+    again = sweep(spec(), grid, out, seeds=2, jobs=1, progress=False)
+    assert again.submitted == [seed1.name] and again.runs[seed1.name] == "finished"
+    assert not (seed1 / "running.pid").exists()
