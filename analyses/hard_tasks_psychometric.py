@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from neurobias.run import load_run
+from neurobias.run import Run, load_run
 from neurobias.seeding import generator
 
 TASKS = ("yang19.dm1", "yang19.ctxdm1")
@@ -59,14 +59,16 @@ def error_kinds(correct: torch.Tensor, fix_break: torch.Tensor, choice: torch.Te
 
 
 @torch.no_grad()
-def by_evidence(run_dir: Path, task: str, trials: int,
+def by_evidence(run: Run | Path, task: str, trials: int,
                 errors: dict[str, int] | None = None) -> dict[float, tuple[int, int]]:
-    """{coherence difference: (correct trials, trials)} for ``task`` on fresh trials.
+    """{coherence difference: (correct trials, trials)} for ``task`` on fresh trials of ``run``
+    (a loaded Run or its folder).
 
     ``errors``, if given, is filled with counts of the wrong trials by kind (ERRORS): a
     fixation break; the choice is the other (weaker) stimulus's direction; the choice is one
     direction (22.5 degrees) from the right one; anything else."""
-    run = load_run(run_dir)
+    if not isinstance(run, Run):
+        run = load_run(run)
     env = run.env
     k = env.task_names.index(task)
     gen = generator(run.config.seed, "reevaluate")
@@ -112,8 +114,9 @@ def main(argv: list[str] | None = None) -> None:
         pairs.append((label, Path(path)))
     torch.set_num_threads(1)
     errors = {(label, task): {} for label, _ in pairs for task in TASKS}
-    results = {(label, task): by_evidence(path, task, args.trials, errors[(label, task)])
-               for label, path in pairs for task in TASKS}
+    loaded = {label: load_run(path) for label, path in pairs}  # once per run, not per task
+    results = {(label, task): by_evidence(loaded[label], task, args.trials, errors[(label, task)])
+               for label, _ in pairs for task in TASKS}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     diffs = sorted({d for r in results.values() for d in r})

@@ -58,7 +58,6 @@ def reevaluate(run_dir: Path, trials: int, stream: str = "reevaluate") -> dict[s
     gen = generator(run.config.seed, stream)
     sums: dict[str, float] = {}
     done = 0
-    torch.set_num_threads(1)
     while done < trials:
         n = min(CHUNK, trials - done)
         env.eval_trials = n
@@ -86,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.trials < 1:
         sys.exit(f"reevaluate.py: --trials={args.trials} is invalid: must be >= 1")
     runs, unfinished = run_folders(args.paths)
+    torch.set_num_threads(1)
     if not runs:
         sys.exit("reevaluate.py: no finished runs (summary.json) under the paths given")
     rows = []

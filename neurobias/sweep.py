@@ -436,11 +436,10 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
         entry.update({"point": item["point"], "seed": item["seed"],
                       "dir": str(run_dir.relative_to(out))})
         elsewhere = _state_elsewhere(run_dir)
-        if elsewhere == "finished":
-            entry["state"] = "finished"
-            result.skipped.append(item["name"])
-        elif elsewhere == "running":
-            entry["state"] = "running"
+        if elsewhere:
+            entry["state"] = elsewhere
+            if elsewhere == "finished":
+                result.skipped.append(item["name"])
         elif executor == "slurm" and entry.get("state") in ("submitted", "running") and \
                 _slurm_active(out, entry.get("job_id")):
             pass
