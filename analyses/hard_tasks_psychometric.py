@@ -32,6 +32,12 @@ TASKS = ("yang19.dm1", "yang19.ctxdm1")
 CHUNK = 256
 
 
+def refuse(message: str) -> None:
+    """Bad input: one line on stderr naming what is wrong, exit status 2."""
+    print(f"hard_tasks_psychometric.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 ERRORS = ("fixation break", "the other stimulus", "a neighbouring direction", "elsewhere")
 
 
@@ -105,11 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--trials", type=int, default=512, help="fresh trials per task and run")
     ap.add_argument("--out", required=True, help="folder for table.md and psychometric.png")
     args = ap.parse_args(argv)
+    if args.trials < 1:
+        refuse(f"--trials={args.trials} is invalid: must be >= 1")
     pairs = []
     for item in args.runs:
         label, sep, path = item.partition("=")
         if not sep or not (Path(path) / "summary.json").is_file():
-            sys.exit(f"hard_tasks_psychometric.py: {item!r} is invalid: give LABEL=RUN_DIR of a "
+            refuse(f"{item!r} is invalid: give LABEL=RUN_DIR of a "
                      "finished run (with summary.json)")
         pairs.append((label, Path(path)))
     torch.set_num_threads(1)

@@ -32,13 +32,19 @@ from neurobias.seeding import generator
 CHUNK = 256  # trials per task per forward pass (memory: CHUNK x steps x N floats)
 
 
+def refuse(message: str) -> None:
+    """Bad input: one line on stderr naming what is wrong, exit status 2."""
+    print(f"reevaluate.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def run_folders(paths: list[str]) -> tuple[list[Path], int]:
     """Finished run folders under each path (a run folder, or a sweep folder's runs/*)."""
     found, unfinished = [], 0
     for p in map(Path, paths):
         candidates = [p] if (p / "config.json").is_file() else sorted((p / "runs").glob("*"))
         if not candidates:
-            sys.exit(f"reevaluate.py: {str(p)!r} is neither a run folder (config.json) nor a "
+            refuse(f"{str(p)!r} is neither a run folder (config.json) nor a "
                      "sweep folder (runs/*)")
         for c in candidates:
             if (c / "summary.json").is_file():
@@ -83,11 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="folder for table.csv and table.md")
     args = ap.parse_args(argv)
     if args.trials < 1:
-        sys.exit(f"reevaluate.py: --trials={args.trials} is invalid: must be >= 1")
+        refuse(f"--trials={args.trials} is invalid: must be >= 1")
     runs, unfinished = run_folders(args.paths)
     torch.set_num_threads(1)
     if not runs:
-        sys.exit("reevaluate.py: no finished runs (summary.json) under the paths given")
+        refuse("no finished runs (summary.json) under the paths given")
     rows = []
     for r in runs:
         res = reevaluate(r, args.trials, args.stream)

@@ -5,6 +5,7 @@ stimulus's direction."""
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 import neurobias as nb
@@ -66,3 +67,13 @@ def test_error_kinds_on_hand_made_trials():
     assert [int(kinds["a neighbouring direction"][i]) for i in range(9)] == \
         [0, 0, 0, 1, 1, 1, 0, 0, 0]
     assert [int(kinds["elsewhere"][i]) for i in range(9)] == [0, 0, 0, 0, 0, 0, 1, 1, 1]
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys):
+    for argv, says in ((["x=" + str(tmp_path), "--out", str(tmp_path / "o")], "LABEL=RUN_DIR"),
+                       (["--trials", "0", "x=y", "--out", str(tmp_path / "o")], "--trials=0")):
+        with pytest.raises(SystemExit) as stop:
+            hard.main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and says in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -74,8 +74,13 @@ def test_sweep_folder_skips_unfinished_runs(run_dir, tmp_path):
     assert "Runs with every task >= 0.75 and accuracy_mean >= 0.9: " in text
 
 
-def test_bad_input_is_one_line(tmp_path):
-    with pytest.raises(SystemExit, match="neither a run folder"):
+def test_bad_input_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
         rv.main([str(tmp_path), "--out", str(tmp_path / "o")])
-    with pytest.raises(SystemExit, match="--trials=0 is invalid"):
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "neither a run folder" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit) as stop:
         rv.main([str(tmp_path), "--trials", "0", "--out", str(tmp_path / "o")])
+    assert stop.value.code == 2 and "--trials=0 is invalid" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
