@@ -445,11 +445,12 @@ def sweep(spec: Mapping[str, Any], grid: Mapping[str, list[Any]], out: str | Pat
             pass
         else:
             todo.append((item, run_dir))
-    write_json_atomic(manifest, manifest_path)
+    _save_runs(manifest, manifest_path, [item["name"] for item in planned])
     if executor == "local":
         _run_local(todo, manifest, manifest_path, result, jobs, threads, progress, poll_s)
     else:
         _submit_slurm(todo, manifest, manifest_path, result, jobs, threads, dict(slurm or {}))
+    _save_runs(manifest, manifest_path, [])  # what every sweep on this folder has recorded
     result.runs = {name: e.get("state", "pending") for name, e in manifest["runs"].items()}
     return result
 
@@ -471,6 +472,47 @@ def _slurm_active(out: Path, job_id: str | None) -> bool:
             "PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING")
     except Exception:  # noqa: BLE001 - no sacct here, or an unknown job: treat as not active
         return False
+
+
+@contextmanager
+def _manifest_locked(manifest_path: Path):
+    """Hold an advisory lock (``SWEEP_DIR/.manifest.lock``) while the manifest is read and
+    rewritten, so that two sweep commands on one folder never interleave a read and a write."""
+    try:
+        import fcntl
+    except ImportError:  # no POSIX file locks here: writes are still atomic, not merged
+        yield
+        return
+    with open(manifest_path.with_name(".manifest.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _save_runs(manifest: dict[str, Any], manifest_path: Path, names: Sequence[str]) -> None:
+    """Write this sweep's entries ``names`` into the manifest file, keeping every other entry
+    as the file has it.
+
+    Another sweep command working on the same folder may have recorded other runs since this one
+    read the file: their entries are kept, and this sweep's copy of them is refreshed from the
+    file. The seed count kept is the larger of the two. Rewritten atomically, under the lock.
+    """
+    with _manifest_locked(manifest_path):
+        try:
+            on_disk = json.loads(manifest_path.read_text())
+        except FileNotFoundError:
+            on_disk = None
+        if on_disk is None or on_disk.get("spec_hash") != manifest["spec_hash"]:
+            on_disk = json.loads(json.dumps(manifest))
+        else:
+            for name in names:
+                on_disk["runs"][name] = manifest["runs"][name]
+            on_disk["seeds"] = max(int(on_disk.get("seeds", 0)), int(manifest["seeds"]))
+        write_json_atomic(on_disk, manifest_path)
+    manifest["runs"].update({name: entry for name, entry in on_disk["runs"].items()
+                             if name not in names})
 
 
 @contextmanager
@@ -520,7 +562,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
                     manifest["runs"][item["name"]]["state"] = elsewhere
                     if elsewhere == "finished":
                         result.skipped.append(item["name"])
-                    write_json_atomic(manifest, manifest_path)
+                    _save_runs(manifest, manifest_path, [item["name"]])
                     bar.update(1, last=f"{item['name']} ({elsewhere} elsewhere)")
                     continue
                 gpu = least_busy(gpus_for(item["config"], gpus), [g for _, _, g in active])
@@ -535,7 +577,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
                 entry.pop("error", None)
                 result.submitted.append(item["name"])
                 active.append((item, job, gpu))
-                write_json_atomic(manifest, manifest_path)
+                _save_runs(manifest, manifest_path, [item["name"]])
             time.sleep(poll_s)
             still = []
             for item, job, gpu in active:
@@ -551,7 +593,7 @@ def _run_local(todo, manifest, manifest_path, result, jobs, threads, progress,
                     entry["error"] = str(err).strip().splitlines()[-1][:300] if str(err) \
                         else type(err).__name__
                     result.errors[item["name"]] = entry["error"]
-                write_json_atomic(manifest, manifest_path)
+                _save_runs(manifest, manifest_path, [item["name"]])
                 n_failed += entry["state"] == "failed"
                 bar.update(1, failed=n_failed or None, last=item["name"])
             active = still
@@ -575,7 +617,7 @@ def _submit_slurm(todo, manifest, manifest_path, result, jobs, threads, slurm) -
                                                "threads": threads})
         manifest["runs"][item["name"]].pop("gpu", None)  # SLURM chooses the device
         result.submitted.append(item["name"])
-    write_json_atomic(manifest, manifest_path)
+    _save_runs(manifest, manifest_path, [item["name"] for item, _ in pending])
 
 
 # ------------------------------------------------------------------------------------ report

@@ -386,3 +386,92 @@ def test_a_run_another_sweep_started_meanwhile_is_not_started_again(tmp_path):
     again = sweep(spec(), grid, out, seeds=2, jobs=1, progress=False)
     assert again.submitted == [seed1.name] and again.runs[seed1.name] == "finished"
     assert not (seed1 / "running.pid").exists()
+
+
+def test_two_sweeps_on_one_folder_keep_each_others_records(tmp_path):
+    # sweep A (seeds 0, 1) starts; while its seed 0 is held stopped, sweep B (seeds 0, 1, 2) runs
+    # on the same folder: it must leave seed 0 to A and train 1 and 2. Each command rewrites
+    # the manifest as it goes; when both are done the file must say what happened to every run
+    # (all finished, 3 seeds), whichever of them wrote last
+    out = tmp_path / "sw"
+    seed0, seed1 = (out / "runs" / f"circuit.n_units=24__seed={k}" for k in (0, 1))
+    script = ("import sys; from neurobias.config import load_spec; from neurobias.sweep import "
+              "sweep; sweep(load_spec(sys.argv[1], sys.argv[3:]), {'circuit.n_units': [24]}, "
+              "sys.argv[2], seeds=2, jobs=1, threads=1, progress=False)")
+    def appears(path, seconds=120):
+        deadline = time.time() + seconds  # and has its content (host:pid)
+        while time.time() < deadline and not (path.exists() and ":" in path.read_text()):
+            time.sleep(0.01)
+        return path.exists()
+
+    a = subprocess.Popen([sys.executable, "-c", script, SINE, str(out), *FAST])
+    try:
+        assert appears(seed0 / "running.pid")
+        worker = int((seed0 / "running.pid").read_text().rsplit(":", 1)[1])
+        os.kill(worker, signal.SIGSTOP)  # A's seed 0 stays "being trained" while B starts
+        b_result = {}
+
+        def run_b():
+            b_result["r"] = sweep(spec(), {"circuit.n_units": [24]}, out, seeds=3, jobs=1,
+                                  threads=1, progress=False)
+
+        import threading
+
+        b = threading.Thread(target=run_b)
+        b.start()
+        assert appears(seed1 / "running.pid")
+        os.kill(worker, signal.SIGCONT)
+        b.join(300)
+        assert a.wait(300) == 0
+    finally:
+        if a.poll() is None:
+            a.kill()
+    assert sorted(b_result["r"].submitted) == [f"circuit.n_units=24__seed={k}" for k in (1, 2)]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["seeds"] == 3
+    assert {name: e["state"] for name, e in manifest["runs"].items()} == {
+        f"circuit.n_units=24__seed={k}": "finished" for k in range(3)}
+    assert sorted(p.parent.name for p in out.glob("runs/*/summary.json")) == sorted(
+        manifest["runs"])
+
+
+def _record_runs(manifest_path, first, count):
+    from neurobias.sweep import _save_runs
+
+    mine = json.loads(Path(manifest_path).read_text())
+    for k in range(first, first + count):
+        mine["runs"][f"run{k}"] = {"state": "finished"}
+        _save_runs(mine, Path(manifest_path), [f"run{k}"])
+
+
+def test_manifest_writes_of_concurrent_sweeps_merge(tmp_path):
+    import multiprocessing
+
+    from neurobias.sweep import _save_runs
+
+    path = tmp_path / "manifest.json"
+    base = {"format": "neurobias-sweep/1", "spec_hash": "h", "seeds": 3, "runs": {}}
+    path.write_text(json.dumps(base))
+    # a command that read the file before another added seeds writes last: the file keeps 3 seeds
+    # and the other's run, and this command's copy learns of that run
+    stale = json.loads(json.dumps(base))
+    stale["seeds"] = 2
+    stale["runs"]["a"] = {"state": "finished"}
+    other = json.loads(json.dumps(base))
+    other["runs"]["b"] = {"state": "running"}
+    _save_runs(other, path, ["b"])
+    _save_runs(stale, path, ["a"])
+    on_disk = json.loads(path.read_text())
+    assert on_disk["seeds"] == 3
+    assert on_disk["runs"] == {"a": {"state": "finished"}, "b": {"state": "running"}}
+    assert stale["runs"]["b"] == {"state": "running"} and stale["seeds"] == 2
+    # four processes recording 40 runs each at once: none of the 160 records is lost
+    path.write_text(json.dumps(base))
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_record_runs, args=(str(path), 40 * k, 40)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    assert sorted(json.loads(path.read_text())["runs"]) == sorted(f"run{k}" for k in range(160))
