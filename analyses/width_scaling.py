@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -139,9 +140,9 @@ def main() -> None:
             cells = [f"{r[t]:.2f} ± {r[t + '_sd']:.2f}" if t in r else "" for t in tasks]
             tmd.append(f"| {r['mode']} | {r['n_units']} | {r['precision']} | {r['seeds']} | "
                        + " | ".join(cells) + " |")
-        answer = [f"- {args.metric}: "
-                  + _said(crossing(table, args.metric + "_mean"), table)]
-        answer += [f"- {t.split('/', 1)[1]}: " + _said(crossing(tasks_table, t), table)
+        key = args.metric + "_mean"
+        answer = [f"- {args.metric}: " + _said(crossing(table, key), table, key)]
+        answer += [f"- {t.split('/', 1)[1]}: " + _said(crossing(tasks_table, t), tasks_table, t)
                    for t in tasks]
         widest = [f"- {args.metric}: " + _said_widest(table, args.metric + "_mean")]
         widest += [f"- {t.split('/', 1)[1]}: " + _said_widest(tasks_table, t) for t in tasks]
@@ -189,21 +190,51 @@ def _said_widest(table: list[dict], key: str, mode: str = "bias",
     ref = max(full, key=lambda r: r["n_units"])
     r = _first_within(table, key, mode, lambda n: ref[key], margin)
     if r is not None:
-        return f"N = {r['n_units']} ({r[key]:.2f} against {ref[key]:.2f} at N = {ref['n_units']})"
+        return (f"N = {r['n_units']} ({r[key]:.2f} against {ref[key]:.2f} at N = "
+                f"{ref['n_units']}{_gap(r, ref, key, margin)})")
     best = max((r for r in table if r["mode"] == mode and key in r),
                key=lambda r: r[key], default=None)
     if best is None:
         return f"{mode} not measured"
     return (f"not within 0.05 at any measured width (best {best[key]:.2f} at "
-            f"N = {best['n_units']}, against {ref[key]:.2f} at N = {ref['n_units']})")
+            f"N = {best['n_units']}, against {ref[key]:.2f} at N = {ref['n_units']}"
+            f"{_gap(best, ref, key, margin)})")
 
 
-def _said(n: int | None, table: list[dict]) -> str:
+def _said(n: int | None, table: list[dict], key: str | None = None, mode: str = "bias",
+          margin: float = 0.05) -> str:
     widths = sorted({r["n_units"] for r in table if r["mode"] == "full"})
     if n is not None:
-        return f"N = {n}"
+        if key is None:
+            return f"N = {n}"
+        row = next(r for r in table if r["mode"] == mode and r["n_units"] == n and key in r)
+        ref = next(r for r in table if r["mode"] == "full" and r["n_units"] == n and key in r)
+        return f"N = {n} ({row[key]:.2f} against {ref[key]:.2f}{_gap(row, ref, key, margin)})"
     return f"not within 0.05 at any measured width ({', '.join(map(str, widths)) or 'none'})"
 
+
+def _sd_of(row: dict, key: str) -> float | None:
+    """The seed SD stored beside ``key`` (``<task>_sd`` or, for ``<metric>_mean``,
+    ``<metric>_sd``), or None when the row has none."""
+    if key + "_sd" in row:
+        return row[key + "_sd"]
+    if key.endswith("_mean") and key[:-5] + "_sd" in row:
+        return row[key[:-5] + "_sd"]
+    return None
+
+
+def _gap(row: dict, ref: dict, key: str, margin: float) -> str:
+    """``; gap G ± SE`` (how far ``row`` is below ``ref``, with the standard error of that
+    difference from the two seed SDs), and a warning when the margin is inside 2 SE of it."""
+    sd_a, sd_b = _sd_of(row, key), _sd_of(ref, key)
+    if sd_a is None or sd_b is None or not row.get("seeds") or not ref.get("seeds"):
+        return ""
+    gap = ref[key] - row[key]
+    se = math.sqrt(sd_a ** 2 / row["seeds"] + sd_b ** 2 / ref["seeds"])
+    text = f"; gap {gap:.3f} ± {se:.3f} SE over seeds"
+    if abs(gap - margin) < 2 * se:
+        text += f", within 2 SE of the {margin:g} line: not a firm answer"
+    return text
 
 if __name__ == "__main__":
     main()

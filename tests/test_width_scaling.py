@@ -50,3 +50,26 @@ def test_summaries_keep_precisions_apart():
     assert got == {("fp32", 1): 0.9, ("bf16", 2): 0.75}
     tasks = {r["precision"]: round(r["accuracy/x"], 6) for r in ws.per_task(rows)}
     assert tasks == {"fp32": 0.9, "bf16": 0.75}
+
+
+def test_answers_carry_the_gap_and_its_seed_spread():
+    # bias 0.91 ± 0.005 and full 0.96 ± 0.010, 3 seeds each: gap 0.05, SE of the difference
+    # sqrt(0.005**2/3 + 0.010**2/3) = 0.00645: inside 2 SE of the line, so not a firm answer
+    rows = [{"mode": "bias", "n_units": 2048, "seeds": 3, "acc_mean": 0.91, "acc_sd": 0.005},
+            {"mode": "full", "n_units": 1024, "seeds": 3, "acc_mean": 0.96, "acc_sd": 0.010}]
+    said = ws._said_widest(rows, "acc_mean", margin=0.051)
+    assert said == ("N = 2048 (0.91 against 0.96 at N = 1024; gap 0.050 ± 0.006 SE over seeds, "
+                    "within 2 SE of the 0.051 line: not a firm answer)")
+    # a gap of 0.02 with SE 0.001 is far from the line: no warning
+    tight = [dict(rows[0], acc_mean=0.94, acc_sd=0.001), dict(rows[1], acc_sd=0.001)]
+    assert ws._said_widest(tight, "acc_mean").endswith("; gap 0.020 ± 0.001 SE over seeds)")
+    # short of the line by 0.15 ± 0.04 (per-task SD keys: <task>_sd): stated, no warning
+    task = [{"mode": "bias", "n_units": 2048, "seeds": 3, "t": 0.74, "t_sd": 0.0},
+            {"mode": "full", "n_units": 2048, "seeds": 3, "t": 0.89, "t_sd": 0.0693}]
+    assert ws._said_widest(task, "t").endswith(
+        "against 0.89 at N = 2048; gap 0.150 ± 0.040 SE over seeds)")
+    assert ws._said(2048, task, "t", margin=0.3) == (
+        "N = 2048 (0.74 against 0.89; gap 0.150 ± 0.040 SE over seeds)")
+    assert ws._said(2048, task, "t", margin=0.2).endswith(
+        "within 2 SE of the 0.2 line: not a firm answer)")
+    assert ws._said(None, task) == "not within 0.05 at any measured width (2048)"
