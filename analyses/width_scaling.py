@@ -13,6 +13,10 @@ per training mode (mean ± SD over seeds).
         --grid circuit.n_units=128,256,512,1024,2048 --seeds 3
     python analyses/width_scaling.py sweeps/mt_bias sweeps/mt_readout sweeps/mt_full \
         --out runs/width_scaling
+
+Each run is scored by its own final evaluation (the same ``env.eval_trials`` trials per task at
+every evaluation), or, with ``--scores``, by tables of analyses/reevaluate.py that score every
+run again on fresh trials.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import csv
 import json
 import math
 import statistics
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -30,25 +35,68 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import neurobias as nb
-from neurobias.config import config_from_dict
+from neurobias.config import ConfigError, config_from_dict
+
+
+def refuse(message: str) -> None:
+    """Bad input: one line on stderr naming what is wrong, exit status 2."""
+    print(f"width_scaling.py: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def gather(sweeps: list[str], metric: str) -> list[dict]:
     rows = []
     for folder in sweeps:
-        table, _, _ = nb.sweep_report(folder, metric=metric, x="circuit.n_units")
+        try:
+            table, _, _ = nb.sweep_report(folder, metric=metric, x="circuit.n_units")
+        except ConfigError as err:
+            refuse(str(err))
         for r in table:
-            cfg = config_from_dict(json.loads(
-                (Path(folder) / "runs" / r["run"] / "config.json").read_text()))
+            run_dir = Path(folder) / "runs" / r["run"]
+            cfg = config_from_dict(json.loads((run_dir / "config.json").read_text()))
             label = cfg.circuit.mode + (" (rule input)" if cfg.env.params.get("rule_input")
                                         else "")
             rows.append({"mode": label, "precision": cfg.train.precision,
                          "n_units": cfg.circuit.n_units, "seed": r["seed"],
                          "n_trainable": r["n_trainable"], metric: r[metric],
                          "fixation_break_mean": r.get("fixation_break_mean"),
-                         "steps": r["steps"], "seconds": r["seconds"],
+                         "steps": r["steps"], "seconds": r["seconds"], "dir": run_dir,
                          **{k: v for k, v in r.items() if k.startswith("accuracy/")}})
     return rows
+
+
+def read_scores(paths: list[str], metric: str) -> dict[Path, dict[str, float]]:
+    """Run folder (resolved) -> its scores, from tables written by analyses/reevaluate.py
+    (columns ``run``, ``accuracy_mean``, ``accuracy/<task>``; relative run paths are taken
+    from the current folder, as reevaluate.py wrote them)."""
+    scores: dict[Path, dict[str, float]] = {}
+    for path in paths:
+        try:
+            with open(path, newline="") as f:
+                table = list(csv.DictReader(f))
+        except OSError as err:
+            refuse(f"--scores {path!r} cannot be read: {err.strerror}")
+        if not table or "run" not in table[0] or metric not in table[0]:
+            refuse(f"--scores {path!r} is not a table of analyses/reevaluate.py with a "
+                   f"{metric!r} column")
+        for row in table:
+            scores[Path(row["run"]).resolve()] = {
+                k: float(v) for k, v in row.items()
+                if (k == metric or k.startswith("accuracy/")) and v not in ("", None)}
+    return scores
+
+
+def rescore(rows: list[dict], scores: dict[Path, dict[str, float]], metric: str) -> None:
+    """Replace each run's metric and per-task accuracies by its --scores values (every run
+    must have them: a table of mixed sources would compare unlike numbers)."""
+    for r in rows:
+        new = scores.get(Path(r["dir"]).resolve())
+        if new is None:
+            refuse(f"run {str(r['dir'])!r} has no row in --scores: re-evaluate it "
+                   "(analyses/reevaluate.py) or leave --scores out")
+        for k in [k for k in r if k.startswith("accuracy/")]:
+            del r[k]
+        r.update(new)
 
 
 def _groups(rows: list[dict]) -> list[tuple[tuple, list[dict]]]:
@@ -109,15 +157,22 @@ def summarise(rows: list[dict], metric: str) -> list[dict]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweeps", nargs="+", help="sweep folders, one per training mode")
     parser.add_argument("--metric", default="accuracy_mean")
     parser.add_argument("--out", default="runs/width_scaling")
-    args = parser.parse_args()
+    parser.add_argument("--scores", nargs="+", metavar="CSV",
+                        help="tables of analyses/reevaluate.py: score every run on those fresh "
+                             "trials instead of its own evaluation")
+    args = parser.parse_args(argv)
+    rows = gather(args.sweeps, args.metric)
+    if not rows:
+        refuse("no finished runs in the sweep folders given")
+    if args.scores:
+        rescore(rows, read_scores(args.scores, args.metric), args.metric)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = gather(args.sweeps, args.metric)
     table = summarise(rows, args.metric)
     with open(out / "table.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]))
@@ -128,7 +183,9 @@ def main() -> None:
     md += [f"| {r['mode']} | {r['n_units']} | {r['precision']} | {r['n_trainable']} | "
            f"{r['seeds']} | {r[args.metric + '_mean']:.3f} ± {r[args.metric + '_sd']:.3f} |"
            for r in table]
-    (out / "table.md").write_text("\n".join(md) + "\n")
+    source = ("\nScores: " + ", ".join(args.scores) + " (fresh trials, analyses/reevaluate.py), "
+              "not the runs' own evaluations.\n" if args.scores else "")
+    (out / "table.md").write_text("\n".join(md) + "\n" + source)
     print("\n".join(md))
     tasks_table = per_task(rows)
     tasks = sorted({k for r in tasks_table for k in r if k.startswith("accuracy/")
@@ -150,7 +207,7 @@ def main() -> None:
                 "training at the same N (means over seeds):\n" + "\n".join(answer)
                 + "\n\nWhere full training was not run at bias-only's widths: the smallest N at "
                 "which bias-only comes within 0.05 of full training at the widest N measured "
-                "for full training:\n" + "\n".join(widest) + "\n")
+                "for full training:\n" + "\n".join(widest) + "\n" + source)
         (out / "per_task.md").write_text(text)
         print(text)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True, sharey=True)

@@ -73,3 +73,39 @@ def test_answers_carry_the_gap_and_its_seed_spread():
     assert ws._said(2048, task, "t", margin=0.2).endswith(
         "within 2 SE of the 0.2 line: not a firm answer)")
     assert ws._said(None, task) == "not within 0.05 at any measured width (2048)"
+
+
+def test_scores_replace_every_runs_own_evaluation(tmp_path, monkeypatch, capsys):
+    import pytest
+
+    monkeypatch.chdir(tmp_path)  # reevaluate.py writes run paths relative to where it ran
+    table = tmp_path / "scores.csv"
+    table.write_text("run,accuracy_mean,accuracy/a,accuracy/b\n"
+                     "sw/runs/n=1__seed=0,0.75,0.5,1.0\n"
+                     "sw/runs/n=1__seed=1,0.25,0.0,0.5\n")
+    rows = [{"dir": Path("sw/runs/n=1__seed=0"), "accuracy_mean": 0.9, "accuracy/a": 0.8,
+             "accuracy/b": 1.0, "accuracy/c": 0.7},
+            {"dir": tmp_path / "sw/runs/n=1__seed=1", "accuracy_mean": 0.6, "accuracy/a": 0.2}]
+    ws.rescore(rows, ws.read_scores([str(table)], "accuracy_mean"), "accuracy_mean")
+    assert rows[0] == {"dir": Path("sw/runs/n=1__seed=0"), "accuracy_mean": 0.75,
+                       "accuracy/a": 0.5, "accuracy/b": 1.0}  # no task kept from before
+    assert rows[1]["accuracy_mean"] == 0.25 and rows[1]["accuracy/b"] == 0.5
+    # a run the tables do not score: one line, exit 2 (no table of mixed sources)
+    with pytest.raises(SystemExit) as stop:
+        ws.rescore([{"dir": Path("sw/runs/n=1__seed=2"), "accuracy_mean": 0.5}],
+                   ws.read_scores([str(table)], "accuracy_mean"), "accuracy_mean")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sw/runs/n=1__seed=2' has no row in --scores" in err[0]
+    # a table without the metric, and a folder that is no sweep: one line each, exit 2
+    for argv, said in ([str(tmp_path), "--scores", str(table), "--metric", "loss"],
+                       "is not a sweep folder"), ([str(tmp_path), "--scores", "nope.csv"],
+                                                 "is not a sweep folder"):
+        with pytest.raises(SystemExit) as stop:
+            ws.main(argv + ["--out", str(tmp_path / "out")])
+        assert stop.value.code == 2
+        assert said in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ws.read_scores([str(table)], "loss")
+    assert "with a 'loss' column" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
