@@ -210,25 +210,11 @@ def main(argv: list[str] | None = None) -> None:
                 "for full training:\n" + "\n".join(widest) + "\n" + source)
         (out / "per_task.md").write_text(text)
         print(text)
+    modes = sorted({r["mode"] for r in table})
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True, sharey=True)
-    for i, mode in enumerate(sorted({r["mode"] for r in table})):
-        color = f"C{i}"
-        for precision in ("fp32", "bf16"):
-            pts = [r for r in table if r["mode"] == mode and r["precision"] == precision]
-            if not pts:
-                continue
-            below = [r for r in table if r["mode"] == mode and r["precision"] == "fp32"
-                     and r["n_units"] < pts[0]["n_units"]] if precision == "bf16" else []
-            for ax, key in zip(axes, ("n_units", "n_trainable"), strict=True):
-                if below:  # bf16: dashed from the widest fp32 point below
-                    join = [max(below, key=lambda r: r["n_units"]), pts[0]]
-                    ax.plot([r[key] for r in join], [r[args.metric + "_mean"] for r in join],
-                            ls="--", color=color)
-                ax.errorbar([r[key] for r in pts], [r[args.metric + "_mean"] for r in pts],
-                            yerr=[r[args.metric + "_sd"] for r in pts], marker="o", capsize=3,
-                            color=color, ls="-" if precision == "fp32" else "--",
-                            mfc=color if precision == "fp32" else "white",
-                            label=mode if precision == "fp32" else f"{mode}, bf16")
+    for i, mode in enumerate(modes):
+        for ax, x in zip(axes, ("n_units", "n_trainable"), strict=True):
+            _plot_mode(ax, table, mode, x, args.metric + "_mean", args.metric + "_sd", f"C{i}")
     axes[0].set_xlabel("width N (units)")
     axes[1].set_xlabel("learned numbers")
     for ax in axes:
@@ -236,7 +222,49 @@ def main(argv: list[str] | None = None) -> None:
     axes[0].set_ylabel(f"{args.metric} (mean ± SD over seeds)")
     axes[0].legend(fontsize=8)
     fig.savefig(out / "width_scaling.png", dpi=120)
+    plt.close(fig)
     print(out / "width_scaling.png")
+    if tasks:
+        fig, axes = plt.subplots(2, (len(tasks) + 1) // 2, figsize=(2.6 * ((len(tasks) + 1) // 2),
+                                 5.4), constrained_layout=True, sharex=True, sharey=True,
+                                 squeeze=False)
+        for ax, t in zip(axes.flat, tasks, strict=False):
+            ax.set_xscale("log", base=2)
+            for i, mode in enumerate(modes):
+                _plot_mode(ax, tasks_table, mode, "n_units", t, t + "_sd", f"C{i}")
+            ax.axhline(0.75, color="0.6", lw=0.8, ls=":")
+            ax.set_title(t.split("/", 1)[1], fontsize=9)
+        widths = [r["n_units"] for r in tasks_table]
+        axes.flat[0].set_xlim(min(widths) / 1.4, max(widths) * 1.4)  # shared by every panel
+        for ax in axes.flat[len(tasks):]:
+            ax.axis("off")
+        for ax in axes[-1]:
+            ax.set_xlabel("width N (units)")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("strict accuracy")
+        axes.flat[0].legend(fontsize=7)
+        fig.suptitle("per task, mean ± SD over seeds (dotted: 0.75)", fontsize=10)
+        fig.savefig(out / "width_per_task.png", dpi=120)
+        plt.close(fig)
+        print(out / "width_per_task.png")
+
+
+def _plot_mode(ax, table: list[dict], mode: str, x: str, y: str, sd: str, color: str) -> None:
+    """One training mode's points of ``y`` (± ``sd``) against ``x``: float32 solid, bf16 open
+    and dashed, joined to the widest float32 point below it."""
+    for precision in ("fp32", "bf16"):
+        pts = [r for r in table if r["mode"] == mode and r["precision"] == precision and y in r]
+        if not pts:
+            continue
+        below = [r for r in table if r["mode"] == mode and r["precision"] == "fp32" and y in r
+                 and r["n_units"] < pts[0]["n_units"]] if precision == "bf16" else []
+        if below:
+            join = [max(below, key=lambda r: r["n_units"]), pts[0]]
+            ax.plot([r[x] for r in join], [r[y] for r in join], ls="--", color=color)
+        ax.errorbar([r[x] for r in pts], [r[y] for r in pts], yerr=[r[sd] for r in pts],
+                    marker="o", capsize=3, color=color, ls="-" if precision == "fp32" else "--",
+                    mfc=color if precision == "fp32" else "white",
+                    label=mode if precision == "fp32" else f"{mode}, bf16")
 
 
 def _said_widest(table: list[dict], key: str, mode: str = "bias",

@@ -109,3 +109,23 @@ def test_scores_replace_every_runs_own_evaluation(tmp_path, monkeypatch, capsys)
         ws.read_scores([str(table)], "loss")
     assert "with a 'loss' column" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_bf16_point_is_drawn_open_and_joined_to_the_widest_float32_point_below():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = [dict(r, sd=0.01) for r in TABLE]
+    fig, ax = plt.subplots()
+    ws._plot_mode(ax, table, "bias", "n_units", "acc", "sd", "C0")
+    lines = [(list(ln.get_xdata()), list(ln.get_ydata()), ln.get_linestyle(),
+              ln.get_markerfacecolor()) for ln in ax.get_lines() if len(ln.get_xdata())]
+    plt.close(fig)
+    solid = [ln for ln in lines if ln[2] == "-"]
+    dashed = [ln for ln in lines if ln[2] == "--"]
+    assert [ln[:2] for ln in solid] == [([128, 256, 512], [0.50, 0.80, 0.90])]
+    # the join 512 -> 1024 and the bf16 point itself (open marker)
+    assert ([512, 1024], [0.90, 0.93]) in [ln[:2] for ln in dashed]
+    assert any(ln[:2] == ([1024], [0.93]) and ln[3] == "white" for ln in dashed)
