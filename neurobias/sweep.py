@@ -511,8 +511,9 @@ def _save_runs(manifest: dict[str, Any], manifest_path: Path, names: Sequence[st
                 on_disk["runs"][name] = manifest["runs"][name]
             on_disk["seeds"] = max(int(on_disk.get("seeds", 0)), int(manifest["seeds"]))
         write_json_atomic(on_disk, manifest_path)
+    mine = set(names)
     manifest["runs"].update({name: entry for name, entry in on_disk["runs"].items()
-                             if name not in names})
+                             if name not in mine})
 
 
 @contextmanager
