@@ -97,6 +97,31 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
+def bf16_is_native(device: str | torch.device) -> bool | None:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware.
+
+    CUDA: compute capability 8.0 or later (Ampere on). CPU: the AVX-512 BF16 or AMX
+    instructions. Without them PyTorch emulates bfloat16 matmuls, and ``train.precision =
+    "bf16"`` is far slower than float32, not faster: on an AVX2-only CPU, with 64 trials at
+    N = 2048 and one thread, the forward product of a step took 6.7x and the backward product
+    312x the float32 time (``benchmarks/bf16_matmul.py``; docs/training.md, "Precision").
+    None where this PyTorch cannot tell.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        except TypeError:  # PyTorch before 2.3: no emulation to leave out
+            return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return None
+    probes = [getattr(torch.cpu, name, None)
+              for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(p is None for p in probes):
+        return None
+    return any(bool(p()) for p in probes)
+
+
 def save_atomic(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same folder, fsync, then rename over ``path``.
 
@@ -268,6 +293,12 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     net.train()
     net.mask_straight_through = cfg.mask_estimator == "straight_through"
     low = torch.bfloat16 if cfg.precision == "bf16" else None
+    if low is not None and bf16_is_native(dev) is False:
+        warnings.warn(f"train.precision = 'bf16' on a {dev.type} device without bfloat16 "
+                      "matmuls in hardware (CPU: AVX-512 BF16 or AMX; GPU: compute capability "
+                      "8.0+): they are emulated, far slower than float32 (benchmarks/"
+                      "bf16_matmul.py measures it); use precision = 'fp32' here",
+                      RuntimeWarning, stacklevel=2)
     step = start
     try:
         for step in range(start + 1, cfg.steps + 1):

@@ -41,6 +41,7 @@ def test_bf16_matmuls_give_the_float32_loss_and_gradient_to_bf16_rounding(mode):
     assert not torch.equal(grad16, grad32)
 
 
+@pytest.mark.filterwarnings("ignore:train.precision = .bf16. on a cpu device")
 def test_bf16_training_scores_like_float32_and_leaves_weights_alone(monkeypatch):
     # a task scored on held answers (examples/mylab/tasks.py): 300 steps in each precision, two
     # circuits; measured: r2 0.987 / 0.988 (seed 0) and 0.993 / 0.987 (seed 1), fp32 / bf16
@@ -73,3 +74,66 @@ def test_an_unknown_precision_is_one_line(tmp_path, capsys):
     assert main(["train", str(spec), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "train.precision='half' is invalid" in err[0]
+
+
+def _cpu_flags():
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return None
+
+
+def test_bf16_is_native_reads_the_cpu_flags():
+    # the kernel's list of CPU features is the independent answer: bfloat16 matmuls run in
+    # hardware with AVX-512 BF16 or AMX (tile + bf16), emulated otherwise
+    flags = _cpu_flags()
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo flags on this system")
+    from neurobias.train import bf16_is_native
+
+    expected = "avx512_bf16" in flags or {"amx_tile", "amx_bf16"} <= flags
+    assert bf16_is_native("cpu") is expected
+
+
+def _fit_sine(precision):
+    env = nb.envs.SineGenerator(period_ms=400, duration_ms=400)
+    net = nb.RateRNN(nb.CircuitConfig(n_units=16, n_inputs=env.n_inputs,
+                                      n_outputs=env.n_outputs), seed=0)
+    nb.fit(net, env, nb.TrainConfig(steps=2, batch_size=2, eval_every=0, precision=precision),
+           progress=False)
+
+
+def test_bf16_without_hardware_support_warns_and_says_what_to_use(monkeypatch, recwarn):
+    import neurobias.train as train
+
+    monkeypatch.setattr(train, "bf16_is_native", lambda device: False)
+    with pytest.warns(RuntimeWarning, match=r"emulated, far slower than float32.*'fp32'"):
+        _fit_sine("bf16")
+    _fit_sine("fp32")  # float32 never warns
+    monkeypatch.setattr(train, "bf16_is_native", lambda device: True)
+    _fit_sine("bf16")  # nor bf16 where the hardware has it
+    monkeypatch.setattr(train, "bf16_is_native", lambda device: None)
+    _fit_sine("bf16")  # nor where it cannot be told
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)
+                and "bf16" in str(w.message)]
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [
+    (True, False, True), (False, True, True), (False, False, False), (None, False, None)])
+def test_bf16_is_native_on_cpu_needs_either_instruction_set(monkeypatch, avx512_bf16, amx,
+                                                            expected):
+    # either AVX-512 BF16 or AMX multiplies bfloat16 in hardware; a PyTorch without the probes
+    # (None: the attribute is missing) cannot tell
+    from neurobias.train import bf16_is_native
+
+    for name, value in (("_is_avx512_bf16_supported", avx512_bf16),
+                        ("_is_amx_tile_supported", amx)):
+        if value is None:
+            monkeypatch.delattr(torch.cpu, name, raising=False)
+        else:
+            monkeypatch.setattr(torch.cpu, name, lambda v=value: v)
+    assert bf16_is_native("cpu") is expected
