@@ -107,8 +107,29 @@ def _groups(rows: list[dict]) -> list[tuple[tuple, list[dict]]]:
     return sorted(groups.items())
 
 
-def _mean_sd(vals: list[float]) -> tuple[float, float]:
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+def _mean_sd(vals: list[float]) -> tuple[float, float | None]:
+    """Mean and SD over seeds; the SD is None for one seed (no spread measured, not 0)."""
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else None)
+
+
+def _pm(mean: float, sd: float | None, digits: int) -> str:
+    """``mean ± sd``, or ``mean (one seed)`` where there is no spread to state."""
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}" if sd is not None else \
+        f"{mean:.{digits}f} (one seed)"
+
+
+def _one_per_width(table: list[dict], key: str) -> list[dict]:
+    """The rows holding ``key``, one per (mode, N): float32 where a width was trained in both
+    precisions (float32 is the reference; bf16 answers only where nothing else was run)."""
+    best: dict[tuple, dict] = {}
+    for r in table:
+        if key not in r:
+            continue
+        k = (r["mode"], r["n_units"])
+        if k not in best or (best[k].get("precision") == "bf16"
+                             and r.get("precision") != "bf16"):
+            best[k] = r
+    return list(best.values())
 
 
 def per_task(rows: list[dict]) -> list[dict]:
@@ -129,7 +150,8 @@ def crossing(table: list[dict], key: str, reference: str = "full", mode: str = "
              margin: float = 0.05) -> int | None:
     """The smallest N at which ``mode``'s mean ``key`` is within ``margin`` of ``reference``'s
     at the same N (both measured), else None."""
-    ref = {r["n_units"]: r[key] for r in table if r["mode"] == reference and key in r}
+    table = _one_per_width(table, key)
+    ref = {r["n_units"]: r[key] for r in table if r["mode"] == reference}
     r = _first_within(table, key, mode, lambda n: ref.get(n), margin)
     return None if r is None else r["n_units"]
 
@@ -148,11 +170,10 @@ def _first_within(table: list[dict], key: str, mode: str, ref_at, margin: float)
 def summarise(rows: list[dict], metric: str) -> list[dict]:
     out = []
     for (mode, n, precision), rs in _groups(rows):
-        vals = [r[metric] for r in rs]
+        mean, sd = _mean_sd([r[metric] for r in rs])
         out.append({"mode": mode, "n_units": n, "precision": precision,
                     "n_trainable": rs[0]["n_trainable"],
-                    "seeds": len(rs), f"{metric}_mean": statistics.fmean(vals),
-                    f"{metric}_sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                    "seeds": len(rs), f"{metric}_mean": mean, f"{metric}_sd": sd,
                     "steps": rs[0]["steps"]})
     return out
 
@@ -181,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     md = ["| mode | N | precision | learned numbers | seeds | " + args.metric + " |",
           "|---|---|---|---|---|---|"]
     md += [f"| {r['mode']} | {r['n_units']} | {r['precision']} | {r['n_trainable']} | "
-           f"{r['seeds']} | {r[args.metric + '_mean']:.3f} ± {r[args.metric + '_sd']:.3f} |"
+           f"{r['seeds']} | {_pm(r[args.metric + '_mean'], r[args.metric + '_sd'], 3)} |"
            for r in table]
     source = ("\nScores: " + ", ".join(args.scores) + " (fresh trials, analyses/reevaluate.py), "
               "not the runs' own evaluations.\n" if args.scores else "")
@@ -194,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         head = ["mode", "N", "precision", "seeds"] + [t.split("/", 1)[1] for t in tasks]
         tmd = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in tasks_table:
-            cells = [f"{r[t]:.2f} ± {r[t + '_sd']:.2f}" if t in r else "" for t in tasks]
+            cells = [_pm(r[t], r[t + "_sd"], 2) if t in r else "" for t in tasks]
             tmd.append(f"| {r['mode']} | {r['n_units']} | {r['precision']} | {r['seeds']} | "
                        + " | ".join(cells) + " |")
         key = args.metric + "_mean"
@@ -261,7 +282,8 @@ def _plot_mode(ax, table: list[dict], mode: str, x: str, y: str, sd: str, color:
         if below:
             join = [max(below, key=lambda r: r["n_units"]), pts[0]]
             ax.plot([r[x] for r in join], [r[y] for r in join], ls="--", color=color)
-        ax.errorbar([r[x] for r in pts], [r[y] for r in pts], yerr=[r[sd] for r in pts],
+        ax.errorbar([r[x] for r in pts], [r[y] for r in pts],
+                    yerr=[r.get(sd) or 0.0 for r in pts],  # one seed: a point, no bar
                     marker="o", capsize=3, color=color, ls="-" if precision == "fp32" else "--",
                     mfc=color if precision == "fp32" else "white",
                     label=mode if precision == "fp32" else f"{mode}, bf16")
@@ -269,7 +291,8 @@ def _plot_mode(ax, table: list[dict], mode: str, x: str, y: str, sd: str, color:
 
 def _said_widest(table: list[dict], key: str, mode: str = "bias",
                  margin: float = 0.05) -> str:
-    full = [r for r in table if r["mode"] == "full" and key in r]
+    table = _one_per_width(table, key)
+    full = [r for r in table if r["mode"] == "full"]
     if not full:
         return "full training not measured"
     ref = max(full, key=lambda r: r["n_units"])
@@ -292,8 +315,9 @@ def _said(n: int | None, table: list[dict], key: str | None = None, mode: str = 
     if n is not None:
         if key is None:
             return f"N = {n}"
-        row = next(r for r in table if r["mode"] == mode and r["n_units"] == n and key in r)
-        ref = next(r for r in table if r["mode"] == "full" and r["n_units"] == n and key in r)
+        table = _one_per_width(table, key)
+        row = next(r for r in table if r["mode"] == mode and r["n_units"] == n)
+        ref = next(r for r in table if r["mode"] == "full" and r["n_units"] == n)
         return f"N = {n} ({row[key]:.2f} against {ref[key]:.2f}{_gap(row, ref, key, margin)})"
     return f"not within 0.05 at any measured width ({', '.join(map(str, widths)) or 'none'})"
 
@@ -311,10 +335,14 @@ def _sd_of(row: dict, key: str) -> float | None:
 def _gap(row: dict, ref: dict, key: str, margin: float) -> str:
     """``; gap G ± SE`` (how far ``row`` is below ``ref``, with the standard error of that
     difference from the two seed SDs), and a warning when the margin is inside 2 SE of it."""
-    sd_a, sd_b = _sd_of(row, key), _sd_of(ref, key)
-    if sd_a is None or sd_b is None or not row.get("seeds") or not ref.get("seeds"):
+    if not row.get("seeds") or not ref.get("seeds"):
         return ""
     gap = ref[key] - row[key]
+    if min(row["seeds"], ref["seeds"]) < 2:  # no spread measured to judge the gap by
+        return f"; gap {gap:.3f}, one seed: no SE, not a firm answer"
+    sd_a, sd_b = _sd_of(row, key), _sd_of(ref, key)
+    if sd_a is None or sd_b is None:
+        return ""
     se = math.sqrt(sd_a ** 2 / row["seeds"] + sd_b ** 2 / ref["seeds"])
     text = f"; gap {gap:.3f} ± {se:.3f} SE over seeds"
     if abs(gap - margin) < 2 * se:

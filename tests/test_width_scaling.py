@@ -129,3 +129,33 @@ def test_a_bf16_point_is_drawn_open_and_joined_to_the_widest_float32_point_below
     # the join 512 -> 1024 and the bf16 point itself (open marker)
     assert ([512, 1024], [0.90, 0.93]) in [ln[:2] for ln in dashed]
     assert any(ln[:2] == ([1024], [0.93]) and ln[3] == "white" for ln in dashed)
+
+
+def test_one_seed_has_no_spread_and_its_gap_is_not_firm():
+    # one run: its SD is unknown, not 0; the table says so and the gap gets no SE
+    rows = [{"mode": m, "precision": "fp32", "n_units": 512, "seed": s, "n_trainable": 7,
+             "accuracy_mean": a, "steps": 3000, "accuracy/x": a}
+            for m, s, a in [("bias", 0, 0.90), ("full", 0, 0.93), ("full", 1, 0.95)]]
+    table = {r["mode"]: r for r in ws.summarise(rows, "accuracy_mean")}
+    assert table["bias"]["accuracy_mean_sd"] is None
+    assert round(table["full"]["accuracy_mean_sd"], 6) == round(0.02 / 2 ** 0.5, 6)
+    assert ws._pm(0.9, None, 3) == "0.900 (one seed)" and ws._pm(0.9, 0.01, 2) == "0.90 ± 0.01"
+    tasks = ws.per_task(rows)
+    assert [r["accuracy/x_sd"] for r in tasks if r["mode"] == "bias"] == [None]
+    said = ws._said(512, list(table.values()), "accuracy_mean_mean")
+    assert said == "N = 512 (0.90 against 0.94; gap 0.040, one seed: no SE, not a firm answer)"
+
+
+def test_a_width_trained_in_both_precisions_answers_with_float32():
+    # bias at 1024 in bf16 (0.95, within 0.05 of full's 0.97) and in float32 (0.90, not within):
+    # the float32 point is the answer at that width; bf16 stands only where it is alone
+    table = TABLE + [_row("bias", 1024, 0.95, "bf16"), _row("full", 1024, 0.97)]
+    table = [r for r in table if not (r["mode"] == "bias" and r["n_units"] == 1024
+                                      and r["acc"] == 0.93)] + [_row("bias", 1024, 0.90)]
+    assert ws.crossing(table, "acc") is None
+    assert ws._said_widest(table, "acc").startswith(
+        "not within 0.05 at any measured width (best 0.90 at N = 512")
+    only_bf16 = [r for r in table if not (r["mode"] == "bias" and r["n_units"] == 1024
+                                          and r["precision"] == "fp32")]
+    assert ws.crossing(only_bf16, "acc") == 1024
+    assert ws._said(1024, only_bf16, "acc") == "N = 1024 (0.95 against 0.97)"
