@@ -109,8 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         w.writerows(rows)
 
     def cell(values: list[float]) -> str:
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+        return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
     lines = [f"Strict accuracy on {args.trials} trials per task (stream {args.stream!r}); "
              f"{len(rows)} finished runs, {unfinished} unfinished skipped.", "",
@@ -119,8 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     for row in rows:
         lines.append(f"| {Path(row['run']).name} | {row['accuracy_mean']:.3f} | "
                      + " | ".join(f"{row[f'accuracy/{t}']:.3f}" for t in tasks) + " |")
-    lines.append("| mean ± SD | " + cell([r["accuracy_mean"] for r in rows]) + " | "
-                 + " | ".join(cell([r[f"accuracy/{t}"] for r in rows]) for t in tasks) + " |")
+    if len(rows) > 1:  # one run has no spread to state (not an SD of 0)
+        lines.append("| mean ± SD | " + cell([r["accuracy_mean"] for r in rows]) + " | "
+                     + " | ".join(cell([r[f"accuracy/{t}"] for r in rows]) for t in tasks)
+                     + " |")
     passing = [all(r[f"accuracy/{t}"] >= args.bar for t in tasks)
                and r["accuracy_mean"] >= args.mean_bar for r in rows]
     lines += ["", f"Runs with every task >= {args.bar} and accuracy_mean >= {args.mean_bar}: "

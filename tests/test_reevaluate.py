@@ -72,6 +72,11 @@ def test_sweep_folder_skips_unfinished_runs(run_dir, tmp_path):
     text = (out / "table.md").read_text()
     assert "1 finished runs, 1 unfinished skipped" in text
     assert "Runs with every task >= 0.75 and accuracy_mean >= 0.9: " in text
+    # one run has no spread: no "mean ± SD" row claiming an SD of 0
+    assert "mean ± SD |" not in text
+    rv.main([str(run_dir), str(run_dir), "--trials", "24", "--stream", "eval", "--out", str(out)])
+    mean = json.loads((run_dir / "summary.json").read_text())["accuracy_mean"]
+    assert f"| mean ± SD | {mean:.3f} ± 0.000 |" in (out / "table.md").read_text()
 
 
 def test_bad_input_is_one_line(tmp_path, capsys):
