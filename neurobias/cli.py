@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 from . import __version__
@@ -430,6 +431,22 @@ def _tune_report(args) -> int:
     return 0
 
 
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_default_formatwarning = warnings.formatwarning
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    """The package's own warnings as one line, ``neurobias: warning: ...``; others as Python
+    shows them (file, line and source)."""
+    try:
+        ours = Path(filename).resolve().is_relative_to(_PACKAGE_DIR)
+    except (OSError, ValueError):
+        ours = False
+    if ours:
+        return f"neurobias: warning: {message}\n"
+    return _default_formatwarning(message, category, filename, lineno, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `neurobias` console script; returns the exit code."""
     try:
@@ -442,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
 
         matplotlib.use("Agg")  # figures go to files; no display is needed or used
     previous = _stop_on_sigterm()
+    warnings.formatwarning = _format_warning
     try:
         commands = {"train": _train, "plot": _plot, "export": _export, "info": _info,
                     "analyze": _analyze, "compare": _compare,
@@ -474,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()  # nothing more can be said; Python must not report the pipe either
         return 0
     finally:
+        warnings.formatwarning = _default_formatwarning
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

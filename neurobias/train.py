@@ -296,8 +296,8 @@ def fit(net: RateRNN, env: Env, config: TrainConfig | None = None, *,
     if low is not None and bf16_is_native(dev) is False:
         warnings.warn(f"train.precision = 'bf16' on a {dev.type} device without bfloat16 "
                       "matmuls in hardware (CPU: AVX-512 BF16 or AMX; GPU: compute capability "
-                      "8.0+): they are emulated, far slower than float32 (benchmarks/"
-                      "bf16_matmul.py measures it); use precision = 'fp32' here",
+                      "8.0+): they are emulated, far slower than float32; use precision = "
+                      "'fp32' here",
                       RuntimeWarning, stacklevel=2)
     step = start
     try:

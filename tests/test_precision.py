@@ -137,3 +137,31 @@ def test_bf16_is_native_on_cpu_needs_either_instruction_set(monkeypatch, avx512_
         else:
             monkeypatch.setattr(torch.cpu, name, lambda v=value: v)
     assert bf16_is_native("cpu") is expected
+
+
+def test_the_cli_shows_the_warning_as_one_line(tmp_path):
+    # in a child process (pytest records warnings itself): bf16 where the hardware lacks it
+    import subprocess
+    import sys
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('[env]\nkind = "sine"\n[circuit]\nn_units = 16\n'
+                    '[train]\nsteps = 2\nbatch_size = 2\neval_every = 0\nprecision = "bf16"\n')
+    code = ("import sys, neurobias.train as t; t.bf16_is_native = lambda d: False; "
+            "from neurobias.cli import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, "train", str(spec), "--out",
+                           str(tmp_path / "r"), "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if "bf16" in ln or "fit(" in ln]
+    assert len(lines) == 1 and lines[0].startswith("neurobias: warning: train.precision = "
+                                                   "'bf16' on a cpu device")
+
+
+def test_other_warnings_keep_pythons_format():
+    from neurobias import cli
+
+    ours = cli._format_warning("m", RuntimeWarning, str(cli._PACKAGE_DIR / "run.py"), 3)
+    assert ours == "neurobias: warning: m\n"
+    theirs = cli._format_warning("m", UserWarning, "/elsewhere/lib.py", 7, "x = 1")
+    assert theirs.startswith("/elsewhere/lib.py:7: UserWarning: m")
