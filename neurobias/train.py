@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import pickle
+import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -101,11 +102,11 @@ def bf16_is_native(device: str | torch.device) -> bool | None:
     """Whether ``device`` multiplies bfloat16 matrices in hardware.
 
     CUDA: compute capability 8.0 or later (Ampere on). CPU: the AVX-512 BF16 or AMX
-    instructions. Without them PyTorch emulates bfloat16 matmuls, and ``train.precision =
-    "bf16"`` is far slower than float32, not faster: on an AVX2-only CPU, with 64 trials at
-    N = 2048 and one thread, the forward product of a step took 6.7x and the backward product
-    312x the float32 time (``benchmarks/bf16_matmul.py``; docs/training.md, "Precision").
-    None where this PyTorch cannot tell.
+    instructions (x86-64; other CPUs give None). Without them PyTorch emulates bfloat16
+    matmuls, and ``train.precision = "bf16"`` is far slower than float32, not faster: on an
+    AVX2-only CPU, with 64 trials at N = 2048 and one thread, the forward product of a step
+    took 6.7x and the backward product 312x the float32 time (``benchmarks/bf16_matmul.py``;
+    docs/training.md, "Precision"). None where this PyTorch or this code cannot tell.
     """
     device = torch.device(device)
     if device.type == "cuda":
@@ -113,8 +114,8 @@ def bf16_is_native(device: str | torch.device) -> bool | None:
             return bool(torch.cuda.is_bf16_supported(including_emulation=False))
         except TypeError:  # PyTorch before 2.3: no emulation to leave out
             return bool(torch.cuda.is_bf16_supported())
-    if device.type != "cpu":
-        return None
+    if device.type != "cpu" or platform.machine().lower() not in ("x86_64", "amd64"):
+        return None  # other CPUs (an ARM with BF16, say): not told apart here
     probes = [getattr(torch.cpu, name, None)
               for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     if any(p is None for p in probes):

@@ -128,8 +128,11 @@ def test_bf16_is_native_on_cpu_needs_either_instruction_set(monkeypatch, avx512_
                                                             expected):
     # either AVX-512 BF16 or AMX multiplies bfloat16 in hardware; a PyTorch without the probes
     # (None: the attribute is missing) cannot tell
+    import platform
+
     from neurobias.train import bf16_is_native
 
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     for name, value in (("_is_avx512_bf16_supported", avx512_bf16),
                         ("_is_amx_tile_supported", amx)):
         if value is None:
@@ -165,3 +168,13 @@ def test_other_warnings_keep_pythons_format():
     assert ours == "neurobias: warning: m\n"
     theirs = cli._format_warning("m", UserWarning, "/elsewhere/lib.py", 7, "x = 1")
     assert theirs.startswith("/elsewhere/lib.py:7: UserWarning: m")
+
+
+def test_bf16_is_native_does_not_guess_on_other_cpus(monkeypatch):
+    # the probes are x86 ones: an ARM CPU with BF16 must not be told it lacks it
+    import platform
+
+    from neurobias.train import bf16_is_native
+
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert bf16_is_native("cpu") is None
