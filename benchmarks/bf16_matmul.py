@@ -17,7 +17,6 @@ whole training step against its floors is ``benchmarks/train_step.py``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import statistics
@@ -25,6 +24,7 @@ import time
 
 import torch
 
+from neurobias._atomic import write_json_atomic
 from neurobias.train import bf16_is_native
 
 
@@ -78,8 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
                               "fp32_over_bf16": ratio}
         print(f"{n:>6} " + " ".join(f"{ms[k]:>9.2f}" for k in cases) + f" {ratio:>10.2f}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+        write_json_atomic(result, args.json)  # a killed run leaves the previous file whole
     return result
 
 
