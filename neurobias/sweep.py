@@ -106,7 +106,7 @@ def plan_local(n_runs: int, jobs: int | None, threads: int | None,
         (jobs, threads) with jobs * threads <= cores (jobs also <= n_runs, at least 1).
 
     Raises:
-        ConfigError: jobs * threads asked for exceed the cores.
+        ConfigError: jobs * threads asked for, or jobs or threads alone, exceed the cores.
     """
     if jobs is not None and threads is not None and jobs * threads > cores:
         raise ConfigError(f"--jobs {jobs} x --threads {threads} = {jobs * threads} threads "
@@ -114,6 +114,9 @@ def plan_local(n_runs: int, jobs: int | None, threads: int | None,
                           f"<= {cores}")
     if threads is not None and threads > cores:
         raise ConfigError(f"--threads={threads} is more than the {cores} cores available")
+    if jobs is not None and jobs > cores:
+        raise ConfigError(f"--jobs={jobs} is more than the {cores} cores available (each run "
+                          f"takes at least one thread): make --jobs <= {cores}")
     if jobs is None:
         jobs = max(1, cores // (threads or 1))
     jobs = max(1, min(jobs, n_runs))

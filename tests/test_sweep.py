@@ -195,7 +195,8 @@ def test_local_plan_never_oversubscribes(n_runs, jobs, threads, cores, expected)
 
 
 @pytest.mark.parametrize("jobs,threads,match", [(2, 2, "oversubscribe"),
-                                                (None, 3, "more than the 2 cores")])
+                                                (None, 3, "--threads=3 is more than the 2 cores"),
+                                                (3, None, "--jobs=3 is more than the 2 cores")])
 def test_oversubscribing_jobs_and_threads_are_refused(tmp_path, jobs, threads, match):
     from neurobias.sweep import plan_local
     with pytest.raises(nb.ConfigError, match=match):
