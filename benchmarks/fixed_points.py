@@ -8,8 +8,9 @@ of a clone of https://github.com/mattgolub/fixed-point-finder with ``--fpf``; wi
 row is left out and the reason printed. It sees the circuit as a one-step RNN module, the Euler
 map x -> (1 - a) x + a (W_rec phi(x) + W_in u + b), whose fixed points are the circuit's (its
 q = 1/2 ||x - F(x)||^2 is a^2 times the package's q = 1/2 ||tau dx/dt||^2, so its tol_q is set to
-a^2 tol to stop at the same precision). Both run in float64 from exactly the same starting
-states (the circuit's trajectories plus noise) and the same constant input.
+a^2 tol to stop at the same precision). FixedPointFinder runs in float64, the package with its
+defaults (descent in float32, Newton polish and eigenvalues in float64); both start from exactly
+the same states (the circuit's trajectories plus noise) with the same constant input.
 
 Checked, not assumed: every point either returns is re-scored by one common function, points
 with q >= tol are dropped, and the two sets must match (each point of one within the
