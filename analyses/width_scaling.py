@@ -287,6 +287,11 @@ def _plot_mode(ax, table: list[dict], mode: str, x: str, y: str, sd: str, color:
                     marker="o", capsize=3, color=color, ls="-" if precision == "fp32" else "--",
                     mfc=color if precision == "fp32" else "white",
                     label=mode if precision == "fp32" else f"{mode}, bf16")
+        one = [r for r in pts if r.get("seeds") == 1]  # no spread: ringed, said in the legend
+        if one:
+            said = "one seed (no SD)" in ax.get_legend_handles_labels()[1]
+            ax.plot([r[x] for r in one], [r[y] for r in one], ls="none", marker="s", ms=11,
+                    mfc="none", mec="0.3", label=None if said else "one seed (no SD)")
 
 
 def _said_widest(table: list[dict], key: str, mode: str = "bias",

@@ -131,6 +131,32 @@ def test_a_bf16_point_is_drawn_open_and_joined_to_the_widest_float32_point_below
     assert any(ln[:2] == ([1024], [0.93]) and ln[3] == "white" for ln in dashed)
 
 
+def test_a_one_seed_point_is_ringed_and_named_in_the_legend_once():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = [dict(r, sd=0.01, seeds=3) for r in TABLE]
+    table[2] = dict(table[2], sd=None, seeds=1)        # bias 512: one seed
+    table[-1] = dict(table[-1], sd=None, seeds=1)      # full 512: one seed
+    fig, ax = plt.subplots()
+    for mode, color in (("bias", "C0"), ("full", "C2")):
+        ws._plot_mode(ax, table, mode, "n_units", "acc", "sd", color)
+    rings = [(list(ln.get_xdata()), list(ln.get_ydata())) for ln in ax.get_lines()
+             if ln.get_marker() == "s"]
+    labels = ax.get_legend_handles_labels()[1]
+    plt.close(fig)
+    assert rings == [([512], [0.90]), ([512], [0.97])]
+    assert labels.count("one seed (no SD)") == 1
+    fig, ax = plt.subplots()  # every point with a spread: no ring, no legend entry
+    ws._plot_mode(ax, [dict(r, sd=0.01, seeds=3) for r in TABLE], "bias", "n_units", "acc",
+                  "sd", "C0")
+    assert not [ln for ln in ax.get_lines() if ln.get_marker() == "s"]
+    assert "one seed (no SD)" not in ax.get_legend_handles_labels()[1]
+    plt.close(fig)
+
+
 def test_one_seed_has_no_spread_and_its_gap_is_not_firm():
     # one run: its SD is unknown, not 0; the table says so and the gap gets no SE
     rows = [{"mode": m, "precision": "fp32", "n_units": 512, "seed": s, "n_trainable": 7,
