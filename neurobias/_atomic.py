@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "fsync_dir", "temporary_name", "write_json_atomic"]
+__all__ = ["atomic_path", "fsync_dir", "save_figure_atomic", "temporary_name",
+           "write_json_atomic"]
 
 
 def temporary_name(path: Path) -> Path:
@@ -54,3 +55,14 @@ def write_json_atomic(data: Any, path: str | Path) -> None:
     place."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def save_figure_atomic(fig: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Save a matplotlib figure to ``path`` through a temporary file renamed into place, so a
+    kill or an error while drawing leaves the previous file (or none), never a truncated one.
+    The format is the suffix of ``path`` (``.png``, ``.pdf``, ``.svg``, ...)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=fmt)
+    return path

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_path, write_json_atomic
+from ._atomic import atomic_path, save_figure_atomic, write_json_atomic
 from ._proc import kill_tree, process_alive
 from .config import ConfigError, apply_overrides, config_from_dict, parse_value
 from .progress import Progress
@@ -633,7 +633,8 @@ def sweep_report(path: str | Path, *, metric: str | None = None, x: str | None =
 
     Writes ``SWEEP_DIR/report.csv`` (one row per run: grid values, seed, every metric) and
     ``SWEEP_DIR/report_<metric>.png`` (mean ± SD over seeds against grid key ``x``, one line per
-    value of grid key ``by``).
+    value of grid key ``by``; a point with one finished seed has no SD: the text says so and
+    the figure rings it). Both files are written whole or not at all.
 
     Returns:
         (rows, text, figure path or None when there is no finished run).
@@ -683,8 +684,9 @@ def sweep_report(path: str | Path, *, metric: str | None = None, x: str | None =
     width = max([len(label_of(g)) for g in groups] or [0])
     for g, values in sorted(groups.items(), key=lambda kv: [_order(v) for v in kv[0]]):
         label = label_of(g)
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        lines.append(f"  {label:<{width}}  {statistics.fmean(values):.4f} ± {sd:.4f}  "
+        spread = (f"± {statistics.stdev(values):.4f}" if len(values) > 1
+                  else "(one seed: no SD)")
+        lines.append(f"  {label:<{width}}  {statistics.fmean(values):.4f} {spread}  "
                      f"(n={len(values)})")
     figure = _report_figure(path, rows, metric, x, by) if rows else None
     return rows, "\n".join(lines), figure
@@ -706,13 +708,22 @@ def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Pat
     for r in rows:
         series.setdefault(r[by] if by else None, {}).setdefault(r[x], []).append(float(r[metric]))
     numeric_x = all(isinstance(v, (int, float)) for s in series.values() for v in s)
+    any_one = False
     for label, points in sorted(series.items(), key=lambda kv: _order(kv[0])):
         xs = sorted(points, key=_order)
         means = [statistics.fmean(points[v]) for v in xs]
         sds = [statistics.stdev(points[v]) if len(points[v]) > 1 else 0.0 for v in xs]
         positions = xs if numeric_x else list(range(len(xs)))
-        ax.errorbar(positions, means, yerr=sds, marker="o", capsize=3,
-                    label=f"{by}={label}" if by else None)
+        bars = ax.errorbar(positions, means, yerr=sds, marker="o", capsize=3,
+                           label=f"{by}={label}" if by else None)
+        one = [(p, m) for p, m, v in zip(positions, means, xs, strict=True)
+               if len(points[v]) == 1]
+        if one:  # a point with no spread measured is ringed and said so in the legend
+            said = "one seed (no SD)" in ax.get_legend_handles_labels()[1]
+            ax.plot([p for p, _ in one], [m for _, m in one], ls="none", marker="s", ms=11,
+                    mfc="none", mec=bars.lines[0].get_color(),
+                    label=None if said else "one seed (no SD)")
+            any_one = True
         if not numeric_x:
             ax.set_xticks(positions, [str(v) for v in xs])
     if numeric_x and all(v > 0 for s in series.values() for v in s) and \
@@ -721,8 +732,8 @@ def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Pat
         ax.set_xscale("log", base=2)
     ax.set_xlabel(x)
     ax.set_ylabel(f"{metric} (mean ± SD over seeds)")
-    if by:
+    if by or any_one:
         ax.legend(fontsize=8)
     out = path / f"report_{metric.replace('/', '_')}.png"
-    fig.savefig(out, dpi=120)
+    save_figure_atomic(fig, out, dpi=120)
     return out

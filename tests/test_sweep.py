@@ -233,10 +233,23 @@ def test_threads_reach_the_runs_and_the_cli_refuses_bad_ones(tmp_path, capsys, m
     assert not (tmp_path / "t").exists()
 
 
-def test_more_seeds_add_runs_to_a_finished_sweep(tmp_path, capsys):
+def test_more_seeds_add_runs_to_a_finished_sweep(tmp_path, capsys, monkeypatch):
     grid = {"circuit.gain": [1.0, 1.5]}
     first = sweep(spec(), grid, tmp_path, seeds=1, jobs=1, threads=1, progress=False)
     assert sorted(first.submitted) == ["circuit.gain=1.0__seed=0", "circuit.gain=1.5__seed=0"]
+    # one seed per point: no SD is claimed, in the text or the figure
+    sw = sys.modules["neurobias.sweep"]  # the package exports the function of that name
+    drawn = []
+    monkeypatch.setattr(sw, "save_figure_atomic",
+                        lambda fig, path, dpi: drawn.append(fig) or Path(path))
+    _, text, _ = sweep_report(tmp_path)
+    assert [line.split()[-5:] for line in text.splitlines()[1:]] == \
+        [["(one", "seed:", "no", "SD)", "(n=1)"]] * 2
+    assert "±" not in text.split("\n", 1)[1]
+    ax = drawn[0].axes[0]
+    rings = [ln for ln in ax.get_lines() if ln.get_marker() == "s"]
+    assert [list(ln.get_xdata()) for ln in rings] == [[1.0, 1.5]]
+    assert ax.get_legend_handles_labels()[1] == ["one seed (no SD)"]
     mtimes = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/summary.json")}
     more = sweep(spec(), grid, tmp_path, seeds=2, jobs=1, threads=1, progress=False)
     assert sorted(more.skipped) == sorted(first.submitted)
@@ -245,8 +258,12 @@ def test_more_seeds_add_runs_to_a_finished_sweep(tmp_path, capsys):
     for name, mtime in mtimes.items():  # the first seed's runs were not touched
         assert (tmp_path / "runs" / name / "summary.json").stat().st_mtime_ns == mtime
     assert json.loads((tmp_path / "manifest.json").read_text())["seeds"] == 2
-    rows, _, _ = sweep_report(tmp_path)
+    drawn.clear()
+    rows, text, _ = sweep_report(tmp_path)
     assert sorted(r["seed"] for r in rows) == [0, 0, 1, 1]
+    body = text.split("\n", 1)[1]  # the lines after the header
+    assert "one seed" not in body and body.count("±") == 2  # two seeds: an SD each
+    assert not [ln for ln in drawn[0].axes[0].get_lines() if ln.get_marker() == "s"]
     # fewer seeds than the folder holds: one line, exit 2, nothing run
     cmd = ["sweep", SINE, "--out", str(tmp_path), "--grid", "circuit.gain=1.0,1.5",
            "--seeds", "1", "--no-progress"]

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .._atomic import save_figure_atomic
+
 __all__ = ["plt", "_np", "_save"]
 
 
@@ -24,6 +26,6 @@ def _np(x) -> np.ndarray:
 
 
 def _save(fig, path: Path, paths: list[Path]) -> None:
-    fig.savefig(path, dpi=120)
+    save_figure_atomic(fig, path, dpi=120)
     plt.close(fig)
     paths.append(path)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._atomic import save_figure_atomic
 from ..analysis.similarity import rdm
 from ._common import plt
 
@@ -80,6 +81,6 @@ def save_comparison(comp, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = comparison_figure(comp)
-    fig.savefig(path, dpi=110)
+    save_figure_atomic(fig, path, dpi=110)
     plt.close(fig)
     return path

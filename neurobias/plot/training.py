@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .._atomic import save_figure_atomic
 from ._common import _np, _save, plt
 
 __all__ = ["learning_curve", "outputs_vs_targets", "task_learning_curves", "psychometric_curves",
@@ -133,7 +134,7 @@ def run_figures(run, folder: str | Path) -> list[Path]:
     paths = []
     fig = learning_curve(run.history)
     paths.append(folder / "learning_curve.png")
-    fig.savefig(paths[-1], dpi=120)
+    save_figure_atomic(fig, paths[-1], dpi=120)
     plt.close(fig)
     if hasattr(run.env, "rollout"):  # closed-loop reaching
         return paths + reaching_figures(run, folder)
@@ -163,7 +164,7 @@ def run_figures(run, folder: str | Path) -> list[Path]:
                              names=run.env.output_names,
                              title=f"{run.config.name} ({run.config.circuit.mode}) {metrics}")
     paths.append(folder / "outputs.png")
-    fig.savefig(paths[-1], dpi=120)
+    save_figure_atomic(fig, paths[-1], dpi=120)
     plt.close(fig)
     if hasattr(run.env, "closed_loop"):
         closed = run.env.closed_loop(run.net, batch)
@@ -174,6 +175,6 @@ def run_figures(run, folder: str | Path) -> list[Path]:
                                  title=f"{run.config.name}: output fed back as input after the "
                                        "shaded warm-up")
         paths.append(folder / "closed_loop.png")
-        fig.savefig(paths[-1], dpi=120)
+        save_figure_atomic(fig, paths[-1], dpi=120)
         plt.close(fig)
     return paths
