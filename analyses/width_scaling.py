@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt
 
 import neurobias as nb
 from neurobias.config import ConfigError, config_from_dict
+from neurobias.sweep import ring_one_seed
 
 
 def refuse(message: str) -> None:
@@ -288,10 +289,7 @@ def _plot_mode(ax, table: list[dict], mode: str, x: str, y: str, sd: str, color:
                     mfc=color if precision == "fp32" else "white",
                     label=mode if precision == "fp32" else f"{mode}, bf16")
         one = [r for r in pts if r.get("seeds") == 1]  # no spread: ringed, said in the legend
-        if one:
-            said = "one seed (no SD)" in ax.get_legend_handles_labels()[1]
-            ax.plot([r[x] for r in one], [r[y] for r in one], ls="none", marker="s", ms=11,
-                    mfc="none", mec="0.3", label=None if said else "one seed (no SD)")
+        ring_one_seed(ax, [r[x] for r in one], [r[y] for r in one], "0.3")
 
 
 def _said_widest(table: list[dict], key: str, mode: str = "bias",

@@ -699,6 +699,20 @@ def _order(value: Any) -> tuple:
     return (1, 0.0, str(value))
 
 
+ONE_SEED_LABEL = "one seed (no SD)"
+
+
+def ring_one_seed(ax, xs: list, ys: list, color) -> bool:
+    """Ring the points (xs, ys) that have one seed, hence no SD, and name them once in the
+    legend of ``ax``. Returns whether there was any."""
+    if not xs:
+        return False
+    said = ONE_SEED_LABEL in ax.get_legend_handles_labels()[1]
+    ax.plot(xs, ys, ls="none", marker="s", ms=11, mfc="none", mec=color,
+            label=None if said else ONE_SEED_LABEL)
+    return True
+
+
 def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Path:
     from matplotlib.figure import Figure  # no pyplot: the caller's backend stays as it is
 
@@ -718,12 +732,8 @@ def _report_figure(path: Path, rows, metric: str, x: str, by: str | None) -> Pat
                            label=f"{by}={label}" if by else None)
         one = [(p, m) for p, m, v in zip(positions, means, xs, strict=True)
                if len(points[v]) == 1]
-        if one:  # a point with no spread measured is ringed and said so in the legend
-            said = "one seed (no SD)" in ax.get_legend_handles_labels()[1]
-            ax.plot([p for p, _ in one], [m for _, m in one], ls="none", marker="s", ms=11,
-                    mfc="none", mec=bars.lines[0].get_color(),
-                    label=None if said else "one seed (no SD)")
-            any_one = True
+        any_one |= ring_one_seed(ax, [p for p, _ in one], [m for _, m in one],
+                                 bars.lines[0].get_color())
         if not numeric_x:
             ax.set_xticks(positions, [str(v) for v in xs])
     if numeric_x and all(v > 0 for s in series.values() for v in s) and \
