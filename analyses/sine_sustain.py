@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import neurobias as nb  # noqa: E402
-from neurobias._atomic import write_json_atomic  # noqa: E402
+from neurobias._atomic import save_figure_atomic, write_json_atomic  # noqa: E402
 from neurobias.config import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def main() -> None:
     else:  # resume=True continues a run an earlier call left unfinished
         run = nb.train_run(load_config(ROOT / "tasks" / "sine.toml"), out / "run", resume=True)
     env = run.env
-    if not hasattr(env, "target_to") or getattr(env, "period_ms", None) is None:
+    if run.config.env.kind != "sine":
         print(f"sine_sustain: error: {args.run} is not a sine run (env kind 'sine' expected)",
               file=sys.stderr)
         raise SystemExit(2)
@@ -116,7 +116,7 @@ def main() -> None:
     ax.set_title(f"Trained sine circuit run on with no input (N = {run.net.n_units}, "
                  f"gain {run.net.config.gain:g}, R$^2$ {result['r2']:.3f})", fontsize=9)
     ax.legend(fontsize=8, loc="lower right")
-    fig.savefig(out / "sustain.png", dpi=120)
+    save_figure_atomic(fig, out / "sustain.png", dpi=120)
     print(f"active units over the trained {n_trained} steps: "
           f"{result['active_fraction_range'][0]:.2f}-{result['active_fraction_range'][1]:.2f}; "
           f"largest real part of the active submatrix's eigenvalues: "
